@@ -1,0 +1,32 @@
+# Two entry points do all the set-up on a fresh machine (see README.md):
+#   make demo   installs, then runs the main job end to end on the bundled CDNOW sample
+#   make test   installs, then runs the linters and the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN ?= runs/demo
+export MLFLOW_TRACKING_URI ?= sqlite:///$(abspath $(RUN))/mlflow.db
+
+.PHONY: install demo test lint
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==0.13.8
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	mkdir -p $(RUN)
+	$(BIN)/clv features --transactions features/data/cdnow_master.csv.gz --timestamp-col date \
+		--cutoff 1997-09-30 --horizon-days 273 --output $(RUN)/features.parquet
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest

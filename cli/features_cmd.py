@@ -1,0 +1,198 @@
+"""`clv features`: point-in-time customer features (and labels) from a transaction log."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import tomllib
+from datetime import date, datetime
+from pathlib import Path
+
+import typer
+from clv.features import build, transactions
+from clv.features.atomic import atomic_path
+from clv.features.config import ColumnMapping, FeatureConfig
+
+from .errors import CliUsageError, user_errors
+
+logger = logging.getLogger(__name__)
+
+
+def parse_date(value: str, option: str) -> date:
+    """An ISO date (YYYY-MM-DD) from a command-line option, or a CliUsageError naming it."""
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise CliUsageError(
+            f"{option} '{value}' is not a date in the form YYYY-MM-DD", option
+        ) from None
+
+
+def load_config_file(path: Path | None) -> tuple[dict[str, object], dict[str, object]]:
+    """The [columns] and [features] tables of a TOML config file (empty when no file)."""
+    if path is None:
+        return {}, {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise CliUsageError(f"config file not found: {path}", "--config") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CliUsageError(f"config file {path} is not valid TOML: {exc}", "--config") from None
+    unknown = set(data) - {"columns", "features"}
+    if unknown:
+        raise CliUsageError(
+            f"config file {path}: unknown section(s) {sorted(unknown)}; "
+            "expected [columns] and [features]",
+            "--config",
+        )
+    return dict(data.get("columns", {})), dict(data.get("features", {}))
+
+
+def column_mapping(
+    config_columns: dict[str, object],
+    customer_col: str | None,
+    timestamp_col: str | None,
+    amount_col: str | None,
+    order_col: str | None,
+    quantity_col: str | None,
+    product_col: str | None,
+    channel_col: str | None,
+    timestamp_format: str | None,
+) -> ColumnMapping:
+    """Column mapping from the config file, overridden by command-line options."""
+    overrides = {
+        "customer_id": customer_col,
+        "timestamp": timestamp_col,
+        "amount": amount_col,
+        "order_id": order_col,
+        "quantity": quantity_col,
+        "product": product_col,
+        "channel": channel_col,
+        "timestamp_format": timestamp_format,
+    }
+    merged = {**config_columns, **{k: v for k, v in overrides.items() if v is not None}}
+    return ColumnMapping(**merged)  # type: ignore[arg-type]
+
+
+def resolve_cutoffs(
+    cutoff: list[str] | None, start: str | None, end: str | None, step_days: int | None
+) -> list[date]:
+    """Cutoffs from repeated --cutoff, or from --cutoff-start/--cutoff-end/--cutoff-step-days."""
+    ranged = [start, end, step_days]
+    if cutoff and any(v is not None for v in ranged):
+        raise CliUsageError(
+            "give either --cutoff or --cutoff-start/--cutoff-end/--cutoff-step-days", "--cutoff"
+        )
+    if cutoff:
+        return sorted({parse_date(c, "--cutoff") for c in cutoff})
+    if any(v is not None for v in ranged):
+        if start is None or end is None or step_days is None:
+            raise CliUsageError(
+                "a cutoff range needs all of --cutoff-start, --cutoff-end and --cutoff-step-days",
+                "--cutoff-start",
+            )
+        return build.cutoff_range(
+            parse_date(start, "--cutoff-start"), parse_date(end, "--cutoff-end"), step_days
+        )
+    raise CliUsageError("give at least one --cutoff date (or a cutoff range)", "--cutoff")
+
+
+def features(
+    transactions_path: Path = typer.Option(
+        ..., "--transactions", help="Transaction log: CSV (optionally .gz) or Parquet."
+    ),
+    output: Path = typer.Option(..., "--output", help="Output file: .parquet or .csv."),
+    cutoff: list[str] = typer.Option(
+        None, "--cutoff", help="Cutoff date YYYY-MM-DD (repeat for a panel)."
+    ),
+    cutoff_start: str = typer.Option(None, "--cutoff-start", help="First cutoff of a range."),
+    cutoff_end: str = typer.Option(None, "--cutoff-end", help="Last cutoff of a range."),
+    cutoff_step_days: int = typer.Option(None, "--cutoff-step-days", help="Days between cutoffs."),
+    horizon_days: int = typer.Option(
+        None, "--horizon-days", help="Add labels for this many days after each cutoff."
+    ),
+    customer_col: str = typer.Option(
+        None, "--customer-col", help="Customer id column (default: customer_id)."
+    ),
+    timestamp_col: str = typer.Option(
+        None, "--timestamp-col", help="Timestamp/date column (default: timestamp)."
+    ),
+    amount_col: str = typer.Option(None, "--amount-col", help="Amount column (default: amount)."),
+    order_col: str = typer.Option(
+        None, "--order-col", help="Order id column (default: order_id, if present)."
+    ),
+    quantity_col: str = typer.Option(
+        None, "--quantity-col", help="Quantity column (default: quantity, if present)."
+    ),
+    product_col: str = typer.Option(
+        None, "--product-col", help="Product column (default: product, if present)."
+    ),
+    channel_col: str = typer.Option(
+        None, "--channel-col", help="Channel column (default: channel, if present)."
+    ),
+    timestamp_format: str = typer.Option(
+        None, "--timestamp-format", help="strptime format, e.g. %Y%m%d (default: ISO 8601)."
+    ),
+    drop_zero_amounts: bool = typer.Option(
+        False, "--drop-zero-amounts", help="Drop (and count) transactions of amount 0."
+    ),
+    config_file: Path = typer.Option(
+        None, "--config", help="TOML file with a columns table and a features table."
+    ),
+    memory_limit: str = typer.Option(
+        None, "--memory-limit", help="DuckDB memory limit, e.g. 6GB (spills to disk beyond it)."
+    ),
+) -> None:
+    """Build one row of features per customer and cutoff (plus labels with --horizon-days).
+
+    Features use only transactions on or before each cutoff; labels only the days after it,
+    up to the horizon, which must be fully inside the data.
+    """
+    with user_errors():
+        config_columns, config_features = load_config_file(config_file)
+        columns = column_mapping(
+            config_columns,
+            customer_col,
+            timestamp_col,
+            amount_col,
+            order_col,
+            quantity_col,
+            product_col,
+            channel_col,
+            timestamp_format,
+        )
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if drop_zero_amounts:
+            config_features["drop_zero_amounts"] = True
+        feature_config = FeatureConfig(**config_features)  # type: ignore[arg-type]
+        cutoffs = resolve_cutoffs(cutoff, cutoff_start, cutoff_end, cutoff_step_days)
+        suffix = output.suffix.lower()
+        if suffix not in (".parquet", ".csv"):
+            raise CliUsageError(
+                f"--output must end in .parquet or .csv, not '{suffix}'", "--output"
+            )
+        # DuckDB spills beside the output when a --memory-limit is reached.
+        with tempfile.TemporaryDirectory(prefix=".clv-spill-", dir=output.parent) as spill:
+            con = transactions.connect(memory_limit=memory_limit, temp_directory=spill)
+            try:
+                log = transactions.load_transactions(
+                    transactions_path, columns, feature_config, con
+                )
+                build.check_cutoffs(log, cutoffs, horizon_days)
+                query = build.panel_query(log, cutoffs, horizon_days, feature_config)
+                fmt = "PARQUET" if suffix == ".parquet" else "CSV, HEADER"
+                with atomic_path(output) as tmp:
+                    copied = con.execute(f"COPY ({query}) TO '{_sql_string(tmp)}' (FORMAT {fmt})")
+                    rows = int(copied.fetchall()[0][0])
+            finally:
+                con.close()
+    typer.echo(log.report.summary())
+    typer.echo(f"wrote {rows:,} rows ({len(cutoffs)} cutoff(s)) to {output}")
+
+
+def _sql_string(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("features")(features)

@@ -1,0 +1,31 @@
+"""The `clv` command line. Each command lives in its own module of this folder."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from . import features_cmd
+
+app = typer.Typer(
+    name="clv",
+    help="Customer lifetime value: features, training, serving and reports.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress at DEBUG level."),
+) -> None:
+    """Customer lifetime value: features, training, serving and reports."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+features_cmd.register(app)

@@ -1,0 +1,175 @@
+"""Point-in-time customer features and future labels from a validated transaction log.
+
+Features at a cutoff read only days <= cutoff; labels read only days in
+(cutoff, cutoff + horizon]. Both run the SQL of `sql.py` in the log's DuckDB connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+import pandas as pd
+
+from . import schema
+from .config import FeatureConfig
+from .errors import TransactionLogError
+from .sql import feature_names, feature_sql, label_sql, pairs_for_cutoffs_sql
+from .transactions import TransactionLog
+
+logger = logging.getLogger(__name__)
+
+Cutoffs = Sequence[date] | pd.DataFrame
+
+
+def cutoff_range(start: date, end: date, step_days: int) -> list[date]:
+    """Cutoff dates from start to end inclusive, every step_days."""
+    if step_days <= 0:
+        raise TransactionLogError(
+            "the cutoff step must be a positive number of days", "--cutoff-step-days"
+        )
+    if end < start:
+        raise TransactionLogError(
+            f"cutoff end {end} is before cutoff start {start}", "--cutoff-end"
+        )
+    out, current = [], start
+    while current <= end:
+        out.append(current)
+        current += timedelta(days=step_days)
+    return out
+
+
+def check_cutoffs(
+    log: TransactionLog, cutoffs: Sequence[date], horizon_days: int | None = None
+) -> None:
+    """Refuse cutoffs outside the log, and horizons that run past its last day."""
+    if not cutoffs:
+        raise TransactionLogError("give at least one cutoff date", field="--cutoff")
+    for cutoff in cutoffs:
+        if cutoff < log.first_date or cutoff > log.last_date:
+            raise TransactionLogError(
+                f"cutoff {cutoff} is outside the data, which runs from {log.first_date} "
+                f"to {log.last_date}",
+                field="--cutoff",
+            )
+        if horizon_days is not None:
+            if horizon_days <= 0:
+                raise TransactionLogError("--horizon-days must be positive", field="--horizon-days")
+            end = cutoff + timedelta(days=horizon_days)
+            if end > log.last_date:
+                raise TransactionLogError(
+                    f"a {horizon_days}-day horizon after cutoff {cutoff} ends on {end}, past the "
+                    f"last day of the data ({log.last_date}); the label would be incomplete. "
+                    f"Use an earlier cutoff or a horizon of at most "
+                    f"{(log.last_date - cutoff).days} days",
+                    field="--horizon-days",
+                )
+
+
+def _register_pairs(log: TransactionLog, cutoffs: Cutoffs) -> None:
+    con = log.con
+    if isinstance(cutoffs, pd.DataFrame):
+        # One cutoff per customer (serving: each customer has its own as-of date).
+        frame = pd.DataFrame(
+            {
+                schema.CUSTOMER_ID: cutoffs[schema.CUSTOMER_ID].astype(str).to_numpy(),
+                schema.CUTOFF: pd.to_datetime(cutoffs[schema.CUTOFF]).dt.date.to_numpy(),
+            }
+        )
+        con.register("_pairs_frame", frame)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE pairs AS SELECT CAST(customer_id AS VARCHAR) AS "
+            "customer_id, CAST(cutoff AS DATE) AS cutoff FROM _pairs_frame"
+        )
+        con.unregister("_pairs_frame")
+    else:
+        con.register("_cutoffs_frame", pd.DataFrame({schema.CUTOFF: list(cutoffs)}))
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE cutoff_dates AS "
+            "SELECT DISTINCT CAST(cutoff AS DATE) AS cutoff FROM _cutoffs_frame"
+        )
+        con.unregister("_cutoffs_frame")
+        con.execute("CREATE OR REPLACE TEMP TABLE pairs AS " + pairs_for_cutoffs_sql())
+
+
+def panel_query(
+    log: TransactionLog,
+    cutoffs: Cutoffs,
+    horizon_days: int | None,
+    config: FeatureConfig,
+) -> str:
+    """Register the (customer, cutoff) pairs; return one SELECT of features (+ labels).
+
+    Model-input features are cast to DOUBLE so every engine and file format sees one schema.
+    """
+    _register_pairs(log, cutoffs)
+    names = feature_names(config)
+    select = [
+        *(f"f.{c}" for c in (*schema.KEY_COLUMNS, *schema.DESCRIPTIVE_COLUMNS)),
+        *(f"CAST(f.{n} AS DOUBLE) AS {n}" for n in names),
+    ]
+    sql = f"WITH features AS ({feature_sql(config, log.optional_columns)})"
+    join = ""
+    if horizon_days is not None:
+        sql += f", labels AS ({label_sql(horizon_days)})"
+        select += [
+            f"CAST(l.{schema.FUTURE_SPEND} AS DOUBLE) AS {schema.FUTURE_SPEND}",
+            f"CAST(l.{schema.FUTURE_PURCHASE_DAYS} AS BIGINT) AS {schema.FUTURE_PURCHASE_DAYS}",
+            f"CAST(l.{schema.CHURNED} AS BIGINT) AS {schema.CHURNED}",
+        ]
+        join = "JOIN labels l ON l.customer_id = f.customer_id AND l.cutoff = f.cutoff"
+    columns = ",\n    ".join(select)
+    return f"{sql}\nSELECT\n    {columns}\nFROM features f {join}\nORDER BY f.cutoff, f.customer_id"
+
+
+def build_features(
+    log: TransactionLog, cutoffs: Cutoffs, config: FeatureConfig | None = None
+) -> pd.DataFrame:
+    """One row per (customer, cutoff): keys, descriptive columns, then `feature_names(config)`.
+
+    `cutoffs` is a list of dates (every customer whose first purchase is on or before a cutoff
+    gets a row for it) or a frame of (customer_id, cutoff) pairs (e.g. one as-of date per
+    customer). Sorted by cutoff, customer. Columns are documented in `sql.feature_sql`.
+    """
+    config = config or FeatureConfig()
+    return _normalise(log.con.execute(panel_query(log, cutoffs, None, config)).df())
+
+
+def build_panel(
+    log: TransactionLog,
+    cutoffs: Sequence[date],
+    horizon_days: int | None,
+    config: FeatureConfig | None = None,
+) -> pd.DataFrame:
+    """Features, and labels when a horizon is given, for each customer at each cutoff.
+
+    Refuses cutoffs outside the data and horizons that run past its last day.
+    """
+    config = config or FeatureConfig()
+    check_cutoffs(log, cutoffs, horizon_days)
+    return _normalise(log.con.execute(panel_query(log, cutoffs, horizon_days, config)).df())
+
+
+def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Ids as strings and dates as datetime64, whatever the engine returned."""
+    frame[schema.CUSTOMER_ID] = frame[schema.CUSTOMER_ID].astype(str)
+    for column in (schema.CUTOFF, schema.FIRST_PURCHASE_DATE, schema.LAST_PURCHASE_DATE):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
+def check_feature_invariants(frame: pd.DataFrame) -> None:
+    """Raise ValueError naming the first broken invariant of an RFM feature table."""
+    f, r, t = frame[schema.FREQUENCY], frame[schema.RECENCY], frame[schema.T]
+    problems = {
+        "frequency < 0": f < 0,
+        "recency < 0": r < 0,
+        "recency > T": r > t,
+        "recency != 0 where frequency == 0": (f == 0) & (r != 0),
+        "monetary_value != 0 where frequency == 0": (f == 0) & (frame[schema.MONETARY_VALUE] != 0),
+    }
+    for name, mask in problems.items():
+        if bool(mask.any()):
+            first = frame.loc[mask, schema.CUSTOMER_ID].iloc[0]
+            raise ValueError(f"feature invariant broken: {name} (customer {first})")

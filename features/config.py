@@ -1,0 +1,78 @@
+"""Typed configuration of the feature layer: how to read a log and which features to build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from . import schema
+
+
+class ColumnMapping(BaseModel):
+    """Names of the columns in the user's file for each column of the transaction contract.
+
+    Optional columns set to None are not read; when left at their default name they are used
+    only if the file has such a column.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer_id: str = schema.CUSTOMER_ID
+    timestamp: str = schema.TIMESTAMP
+    amount: str = schema.AMOUNT
+    order_id: str | None = schema.ORDER_ID
+    quantity: str | None = schema.QUANTITY
+    product: str | None = schema.PRODUCT
+    channel: str | None = schema.CHANNEL
+    timestamp_format: str | None = Field(
+        default=None,
+        description="strptime format of the timestamp column, e.g. %Y%m%d; ISO 8601 when None",
+    )
+
+    def source_for(self, column: str) -> str | None:
+        """The file's column name for a contract column, or None when not mapped."""
+        value = getattr(self, column)
+        return None if value is None else str(value)
+
+
+class FeatureConfig(BaseModel):
+    """What the feature build computes. Durations are in days."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    windows_days: tuple[int, ...] = Field(
+        default=(30, 90, 180, 365),
+        description="trailing windows for counts and spend, in days before the cutoff",
+    )
+    lapsed_after_days: int = Field(
+        default=180, gt=0, description="no purchase for longer than this: lifecycle stage lapsed"
+    )
+    long_term_after_days: int = Field(
+        default=365,
+        gt=0,
+        description="customers older than this (T, days) with repeat purchases are long-term",
+    )
+    drop_zero_amounts: bool = Field(
+        default=False,
+        description=(
+            "drop transactions whose amount is exactly 0 (counted). Off by default: a $0 line "
+            "is still a purchase (CDNOW has 80, promotional CDs; dropping them loses 68 customers)"
+        ),
+    )
+
+    @field_validator("windows_days")
+    @classmethod
+    def _windows_positive_sorted(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(w <= 0 for w in value):
+            raise ValueError("windows_days must be a non-empty list of positive day counts")
+        return tuple(sorted(set(value)))
+
+
+class SourceConfig(BaseModel):
+    """A transaction log on disk and how its columns map to the contract."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: Path
+    columns: ColumnMapping = ColumnMapping()

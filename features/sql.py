@@ -1,0 +1,302 @@
+"""The feature and label definitions, written once as SQL in DuckDB's dialect.
+
+Why SQL: the same text runs in-process on DuckDB (the embedded default) and, transpiled by
+sqlglot (`transpile`), on Spark SQL for logs that outgrow one machine. The queries read three
+relations that the caller provides:
+
+    transactions(customer_id, timestamp, amount[, order_id, quantity, product, channel])
+    daily(...)        one row per customer and calendar day, built by `daily_sql`
+    pairs(customer_id, cutoff)   the (customer, cutoff date) rows to compute features for
+
+Time is counted in whole days. A cutoff date includes its own day: features read days
+`<= cutoff`, labels read days `> cutoff` and `<= cutoff + horizon`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlglot
+
+from . import schema
+from .config import FeatureConfig
+
+DIALECT = "duckdb"
+
+
+def daily_sql(optional_columns: Iterable[str]) -> str:
+    """Per customer and day: spend, returns, counts and the gap since the previous purchase day.
+
+    A purchase day is a day with at least one non-negative amount (a day of returns only is
+    not a purchase; a $0 line is, unless dropped by configuration). `gap_days` is cutoff-independent
+    (it only looks back), so it is computed once here rather than per cutoff.
+    """
+    has = set(optional_columns)
+    quantity = "SUM(quantity)" if schema.QUANTITY in has else "CAST(NULL AS DOUBLE)"
+    orders = "COUNT(DISTINCT order_id)" if schema.ORDER_ID in has else "CAST(NULL AS BIGINT)"
+    return f"""
+WITH per_day AS (
+    SELECT
+        customer_id,
+        CAST(timestamp AS DATE) AS day,
+        SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END) AS gross,
+        COUNT(*) FILTER (WHERE amount >= 0) AS n_purchases,
+        SUM(amount) AS net,
+        COUNT(*) AS n_transactions,
+        SUM(CASE WHEN amount < 0 THEN 1 ELSE 0 END) AS n_returns,
+        SUM(CASE WHEN amount < 0 THEN -amount ELSE 0 END) AS returned,
+        {quantity} AS quantity,
+        {orders} AS n_orders
+    FROM transactions
+    GROUP BY customer_id, CAST(timestamp AS DATE)
+)
+SELECT
+    *,
+    n_purchases > 0 AS is_purchase,
+    CASE WHEN n_purchases > 0 THEN DATE_DIFF('day',
+        MAX(CASE WHEN n_purchases > 0 THEN day END) OVER (
+            PARTITION BY customer_id ORDER BY day
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+        day) END AS gap_days
+FROM per_day
+"""
+
+
+def pairs_for_cutoffs_sql() -> str:
+    """(customer, cutoff) for every customer whose first purchase is on or before the cutoff.
+
+    Reads `daily` and a relation `cutoff_dates(cutoff)`.
+    """
+    return """
+SELECT f.customer_id, c.cutoff
+FROM (SELECT customer_id, MIN(day) AS first_day FROM daily WHERE is_purchase GROUP BY customer_id) f
+JOIN cutoff_dates c ON f.first_day <= c.cutoff
+"""
+
+
+def feature_names(config: FeatureConfig, optional_columns: Iterable[str] = ()) -> list[str]:
+    """Names of the numeric model-input features, in the order `feature_sql` returns them.
+
+    Features from optional columns are always present (NULL where the column is absent) so
+    that the feature table has one schema whatever the log carries.
+    """
+    del optional_columns  # the schema is fixed on purpose; see the docstring
+    names = [
+        schema.FREQUENCY,
+        schema.RECENCY,
+        schema.T,
+        schema.MONETARY_VALUE,
+        schema.DAYS_SINCE_LAST_PURCHASE,
+        schema.HISTORICAL_VALUE,
+        "gross_spend",
+        "avg_purchase_value",
+        "max_purchase_value",
+        "std_purchase_value",
+        "first_purchase_value",
+        "last_purchase_value",
+        "n_transactions",
+        "transactions_per_purchase_day",
+        "purchase_rate",
+        "ipt_mean",
+        "ipt_std",
+        "ipt_cv",
+        "ipt_min",
+        "ipt_max",
+        "ipt_last",
+        "overdue_ratio",
+    ]
+    for w in config.windows_days:
+        names += [f"purchase_days_{w}d", f"spend_{w}d"]
+    for short, long in _trend_pairs(config):
+        names += [f"purchase_trend_{short}_{long}", f"spend_trend_{short}_{long}"]
+    names += [
+        "n_returns",
+        "returned_amount",
+        "return_rate",
+        "total_quantity",
+        "quantity_per_purchase_day",
+        "avg_unit_price",
+        "n_orders",
+        "n_products",
+        "n_channels",
+    ]
+    return names
+
+
+def _trend_pairs(config: FeatureConfig) -> list[tuple[int, int]]:
+    w = config.windows_days
+    return [(w[i], w[-1]) for i in range(len(w) - 1)]
+
+
+def feature_sql(config: FeatureConfig, optional_columns: Iterable[str]) -> str:
+    """Features per (customer_id, cutoff) from `pairs`, `daily` and `transactions`.
+
+    Output columns: customer_id, cutoff, first_purchase_date, last_purchase_date,
+    lifecycle_stage, then `feature_names(config)` in order. Units: days and currency.
+    """
+    has = set(optional_columns)
+    window_aggs = []
+    for w in config.windows_days:
+        since = f"DATE_DIFF('day', h.day, h.cutoff) < {w}"
+        window_aggs.append(
+            f"COUNT(*) FILTER (WHERE h.is_purchase AND {since}) AS purchase_days_{w}d"
+        )
+        window_aggs.append(f"COALESCE(SUM(h.net) FILTER (WHERE {since}), 0) AS spend_{w}d")
+    trends = []
+    for short, long in _trend_pairs(config):
+        trends.append(
+            f"CAST(purchase_days_{short}d AS DOUBLE) / NULLIF(purchase_days_{long}d, 0)"
+            f" AS purchase_trend_{short}_{long}"
+        )
+        trends.append(f"spend_{short}d / NULLIF(spend_{long}d, 0) AS spend_trend_{short}_{long}")
+    window_agg_select = ",\n        ".join(window_aggs)
+    window_select = ",\n        ".join(
+        [f"purchase_days_{w}d, spend_{w}d" for w in config.windows_days] + trends
+    )
+    breadth_parts = []
+    if schema.PRODUCT in has:
+        breadth_parts.append("COUNT(DISTINCT t.product) AS n_products")
+    else:
+        breadth_parts.append("CAST(NULL AS BIGINT) AS n_products")
+    if schema.CHANNEL in has:
+        breadth_parts.append("COUNT(DISTINCT t.channel) AS n_channels")
+    else:
+        breadth_parts.append("CAST(NULL AS BIGINT) AS n_channels")
+    if schema.PRODUCT in has or schema.CHANNEL in has:
+        breadth = f"""
+breadth AS (
+    SELECT p.customer_id, p.cutoff, {", ".join(breadth_parts)}
+    FROM pairs p
+    JOIN transactions t
+      ON t.customer_id = p.customer_id AND CAST(t.timestamp AS DATE) <= p.cutoff
+    WHERE t.amount >= 0
+    GROUP BY p.customer_id, p.cutoff
+),"""
+        breadth_join = (
+            "LEFT JOIN breadth b ON b.customer_id = a.customer_id AND b.cutoff = a.cutoff"
+        )
+        breadth_cols = "b.n_products, b.n_channels"
+    else:
+        breadth = ""
+        breadth_join = ""
+        breadth_cols = "CAST(NULL AS BIGINT) AS n_products, CAST(NULL AS BIGINT) AS n_channels"
+    lapsed, long_term = config.lapsed_after_days, config.long_term_after_days
+    return f"""
+WITH history AS (
+    SELECT p.cutoff, d.*
+    FROM pairs p
+    JOIN daily d ON d.customer_id = p.customer_id AND d.day <= p.cutoff
+),
+{breadth}
+agg AS (
+    SELECT
+        h.customer_id,
+        h.cutoff,
+        MIN(h.day) FILTER (WHERE h.is_purchase) AS first_day,
+        MAX(h.day) FILTER (WHERE h.is_purchase) AS last_day,
+        COUNT(*) FILTER (WHERE h.is_purchase) AS purchase_days,
+        SUM(h.gross) FILTER (WHERE h.is_purchase) AS gross_spend,
+        SUM(h.net) AS historical_value,
+        ARG_MIN(h.gross, h.day) FILTER (WHERE h.is_purchase) AS first_purchase_value,
+        ARG_MAX(h.gross, h.day) FILTER (WHERE h.is_purchase) AS last_purchase_value,
+        MAX(h.gross) AS max_purchase_value,
+        STDDEV_SAMP(h.gross) FILTER (WHERE h.is_purchase) AS std_purchase_value,
+        SUM(h.n_transactions) AS n_transactions,
+        AVG(h.gap_days) AS ipt_mean,
+        STDDEV_SAMP(h.gap_days) AS ipt_std,
+        MIN(h.gap_days) AS ipt_min,
+        MAX(h.gap_days) AS ipt_max,
+        ARG_MAX(h.gap_days, h.day) FILTER (WHERE h.gap_days IS NOT NULL) AS ipt_last,
+        SUM(h.n_returns) AS n_returns,
+        SUM(h.returned) AS returned_amount,
+        SUM(h.quantity) AS total_quantity,
+        SUM(h.n_orders) AS n_orders,
+        {window_agg_select}
+    FROM history h
+    GROUP BY h.customer_id, h.cutoff
+),
+rfm AS (
+    SELECT
+        a.*,
+        {breadth_cols},
+        purchase_days - 1 AS frequency,
+        DATE_DIFF('day', first_day, last_day) AS recency,
+        DATE_DIFF('day', first_day, a.cutoff) AS T,
+        DATE_DIFF('day', last_day, a.cutoff) AS days_since_last_purchase
+    FROM agg a
+    {breadth_join}
+    WHERE purchase_days > 0
+)
+SELECT
+    customer_id,
+    cutoff,
+    first_day AS first_purchase_date,
+    last_day AS last_purchase_date,
+    CASE
+        WHEN days_since_last_purchase > {lapsed} THEN '{schema.STAGE_LAPSED}'
+        WHEN frequency = 0 THEN '{schema.STAGE_FIRST_TIME}'
+        WHEN T > {long_term} THEN '{schema.STAGE_LONG_TERM}'
+        ELSE '{schema.STAGE_SHORT_TERM}'
+    END AS lifecycle_stage,
+    frequency,
+    recency,
+    T,
+    CASE WHEN frequency > 0
+        THEN (gross_spend - first_purchase_value) / frequency ELSE 0 END AS monetary_value,
+    days_since_last_purchase,
+    historical_value,
+    gross_spend,
+    gross_spend / purchase_days AS avg_purchase_value,
+    max_purchase_value,
+    std_purchase_value,
+    first_purchase_value,
+    last_purchase_value,
+    n_transactions,
+    CAST(n_transactions AS DOUBLE) / purchase_days AS transactions_per_purchase_day,
+    CAST(frequency AS DOUBLE) / NULLIF(T, 0) AS purchase_rate,
+    ipt_mean,
+    ipt_std,
+    ipt_std / NULLIF(ipt_mean, 0) AS ipt_cv,
+    ipt_min,
+    ipt_max,
+    ipt_last,
+    days_since_last_purchase / NULLIF(ipt_mean, 0) AS overdue_ratio,
+    {window_select},
+    n_returns,
+    returned_amount,
+    returned_amount / NULLIF(gross_spend, 0) AS return_rate,
+    total_quantity,
+    total_quantity / purchase_days AS quantity_per_purchase_day,
+    gross_spend / NULLIF(total_quantity, 0) AS avg_unit_price,
+    n_orders,
+    n_products,
+    n_channels
+FROM rfm
+"""
+
+
+def label_sql(horizon_days: int) -> str:
+    """Labels per (customer_id, cutoff) of `pairs`, from days in (cutoff, cutoff + horizon].
+
+    future_spend is net spend clipped at 0 (currency); churned is 1 when no purchase day falls
+    in the horizon.
+    """
+    return f"""
+SELECT
+    p.customer_id,
+    p.cutoff,
+    GREATEST(COALESCE(SUM(d.net), 0), 0) AS {schema.FUTURE_SPEND},
+    COUNT(d.day) FILTER (WHERE d.is_purchase) AS {schema.FUTURE_PURCHASE_DAYS},
+    CASE WHEN COUNT(d.day) FILTER (WHERE d.is_purchase) = 0 THEN 1 ELSE 0 END AS {schema.CHURNED}
+FROM pairs p
+LEFT JOIN daily d
+  ON d.customer_id = p.customer_id
+ AND d.day > p.cutoff
+ AND DATE_DIFF('day', p.cutoff, d.day) <= {int(horizon_days)}
+GROUP BY p.customer_id, p.cutoff
+"""
+
+
+def transpile(sql: str, dialect: str) -> str:
+    """The same query in another SQL dialect (e.g. "spark"), via sqlglot."""
+    return sqlglot.transpile(sql, read=DIALECT, write=dialect, pretty=True)[0]

@@ -1,0 +1,344 @@
+"""Read and validate a transaction log into DuckDB, counting every row that is dropped.
+
+The validated log is a DuckDB view named `transactions` with the contract columns of
+`schema` (customer_id VARCHAR, timestamp TIMESTAMP, amount DOUBLE, optional columns), plus a
+table `daily` (see `sql.daily_sql`). Bad values raise `TransactionLogError` naming the column,
+the value and its row; rows that cannot count as purchases are dropped and reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from . import schema
+from .config import ColumnMapping, FeatureConfig
+from .errors import TransactionLogError
+from .sql import daily_sql
+
+logger = logging.getLogger(__name__)
+
+_OPTION_FOR_COLUMN = {
+    schema.CUSTOMER_ID: "--customer-col",
+    schema.TIMESTAMP: "--timestamp-col",
+    schema.AMOUNT: "--amount-col",
+    schema.ORDER_ID: "--order-col",
+    schema.QUANTITY: "--quantity-col",
+    schema.PRODUCT: "--product-col",
+    schema.CHANNEL: "--channel-col",
+}
+
+
+@dataclass(frozen=True)
+class CleaningReport:
+    """How many rows were read, kept, and dropped for each reason."""
+
+    rows_read: int
+    rows_kept: int
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        drops = ", ".join(f"{n:,} {why}" for why, n in self.dropped.items() if n) or "none"
+        return f"read {self.rows_read:,} rows, kept {self.rows_kept:,}; dropped: {drops}"
+
+
+@dataclass(frozen=True)
+class TransactionLog:
+    """A validated log registered in a DuckDB connection as `transactions` and `daily`."""
+
+    con: duckdb.DuckDBPyConnection
+    optional_columns: frozenset[str]
+    first_date: date
+    last_date: date
+    n_customers: int
+    report: CleaningReport
+
+
+def connect(
+    memory_limit: str | None = None, threads: int | None = None, temp_directory: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection; with a memory limit it spills to `temp_directory`."""
+    con = duckdb.connect(":memory:")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if temp_directory:
+        con.execute(f"SET temp_directory = '{temp_directory}'")
+    # Insertion order is not needed by any query and costs memory on large logs.
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def load_transactions(
+    path: str | Path,
+    columns: ColumnMapping | None = None,
+    config: FeatureConfig | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> TransactionLog:
+    """Validate a CSV or Parquet transaction log and register it in DuckDB."""
+    path = Path(path)
+    if not path.exists():
+        raise TransactionLogError(f"transaction file not found: {path}", field="--transactions")
+    if path.is_file() and path.stat().st_size == 0:
+        raise TransactionLogError(f"transaction file is empty: {path}", field="--transactions")
+    con = con or connect()
+    suffixes = "".join(path.suffixes).lower()
+    literal = str(path).replace("'", "''")
+    if ".parquet" in suffixes or path.is_dir():
+        source = (
+            f"read_parquet('{literal}')"
+            if path.is_file()
+            else (f"read_parquet('{literal}/**/*.parquet')")
+        )
+    elif any(s in suffixes for s in (".csv", ".txt", ".tsv")):
+        source = f"read_csv('{literal}', all_varchar = true, header = true)"
+    else:
+        raise TransactionLogError(
+            f"unsupported file type '{path.suffix}': give a .csv (optionally .gz) or .parquet file",
+            field="--transactions",
+        )
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW raw_transactions AS SELECT * FROM {source}")
+    except duckdb.Error as exc:
+        raise TransactionLogError(f"cannot read {path}: {exc}", field="--transactions") from exc
+    return _validate(con, columns or ColumnMapping(), config or FeatureConfig(), str(path))
+
+
+def transactions_from_frame(
+    frame: pd.DataFrame,
+    columns: ColumnMapping | None = None,
+    config: FeatureConfig | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> TransactionLog:
+    """Validate an in-memory log (same rules as `load_transactions`)."""
+    con = con or connect()
+    con.register("raw_frame", frame)
+    con.execute("CREATE OR REPLACE TEMP VIEW raw_transactions AS SELECT * FROM raw_frame")
+    return _validate(con, columns or ColumnMapping(), config or FeatureConfig(), "the input frame")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _resolve_columns(available: list[str], columns: ColumnMapping, where: str) -> dict[str, str]:
+    """Contract column -> source column, for required columns and the optional ones present."""
+    resolved: dict[str, str] = {}
+    for column in schema.REQUIRED_TRANSACTION_COLUMNS:
+        source = columns.source_for(column)
+        if source not in available:
+            raise TransactionLogError(
+                f"column '{source}' for {column} not found in {where} "
+                f"(set it with {_OPTION_FOR_COLUMN[column]}); columns are: {', '.join(available)}",
+                field=column,
+            )
+        resolved[column] = source
+    for column in schema.OPTIONAL_TRANSACTION_COLUMNS:
+        source = columns.source_for(column)
+        explicitly_set = column in columns.model_fields_set
+        if source is None:
+            continue
+        if source in available:
+            resolved[column] = source
+        elif explicitly_set:
+            raise TransactionLogError(
+                f"column '{source}' for {column} not found in {where} "
+                f"({_OPTION_FOR_COLUMN[column]}); columns are: {', '.join(available)}",
+                field=column,
+            )
+    return resolved
+
+
+def _typed_select(resolved: dict[str, str], timestamp_format: str | None) -> str:
+    """SELECT list that casts each source column to its contract type, with error flags."""
+    cid = _quote(resolved[schema.CUSTOMER_ID])
+    ts = _quote(resolved[schema.TIMESTAMP])
+    amt = _quote(resolved[schema.AMOUNT])
+    if timestamp_format:
+        fmt = timestamp_format.replace("'", "''")
+        ts_expr = f"TRY_STRPTIME(CAST({ts} AS VARCHAR), '{fmt}')"
+    else:
+        ts_expr = f"TRY_CAST({ts} AS TIMESTAMP)"
+    blank = "NULLIF(TRIM(CAST({0} AS VARCHAR)), '') IS NULL"
+    parts = [
+        f"NULLIF(TRIM(CAST({cid} AS VARCHAR)), '') AS customer_id",
+        f"{ts_expr} AS timestamp",
+        f"TRY_CAST({amt} AS DOUBLE) AS amount",
+        f"({blank.format(ts)}) AS _ts_missing",
+        f"({blank.format(amt)}) AS _amount_missing",
+    ]
+    if schema.QUANTITY in resolved:
+        q = _quote(resolved[schema.QUANTITY])
+        parts.append(f"TRY_CAST({q} AS DOUBLE) AS quantity")
+        parts.append(
+            f"(NOT ({blank.format(q)}) AND TRY_CAST({q} AS DOUBLE) IS NULL) AS _quantity_bad"
+        )
+    for column in (schema.ORDER_ID, schema.PRODUCT, schema.CHANNEL):
+        if column in resolved:
+            parts.append(
+                f"NULLIF(TRIM(CAST({_quote(resolved[column])} AS VARCHAR)), '') AS {column}"
+            )
+    return ",\n    ".join(parts)
+
+
+def _raise_first_bad(
+    con: duckdb.DuckDBPyConnection,
+    source_col: str,
+    condition: str,
+    column: str,
+    count: int,
+    problem: str,
+) -> None:
+    rows = con.execute(
+        f"""SELECT _row, CAST(_value AS VARCHAR) FROM (
+                SELECT row_number() OVER () AS _row, {_quote(source_col)} AS _value, *
+                FROM raw_transactions) WHERE {condition} LIMIT 1"""
+    ).fetchall()
+    row = rows[0] if rows else None
+    example = f" e.g. '{row[1]}' at data row {row[0]}" if row else ""
+    raise TransactionLogError(
+        f"column '{source_col}' ({column}): {count:,} value(s) {problem}{example}", field=column
+    )
+
+
+def _validate(
+    con: duckdb.DuckDBPyConnection, columns: ColumnMapping, config: FeatureConfig, where: str
+) -> TransactionLog:
+    try:
+        available = [
+            r[0] for r in con.execute("DESCRIBE SELECT * FROM raw_transactions").fetchall()
+        ]
+    except duckdb.Error as exc:
+        raise TransactionLogError(f"cannot read {where}: {exc}", field="--transactions") from exc
+    resolved = _resolve_columns(available, columns, where)
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW typed_transactions AS SELECT\n    "
+        + _typed_select(resolved, columns.timestamp_format)
+        + "\nFROM raw_transactions"
+    )
+    has_quantity = schema.QUANTITY in resolved
+    has_id = "customer_id IS NOT NULL"
+    has_id_ts = has_id + " AND timestamp IS NOT NULL"
+    try:
+        counts = con.execute(
+            f"""SELECT
+                COUNT(*),
+                COUNT(*) FILTER (WHERE timestamp IS NULL AND NOT _ts_missing),
+                COUNT(*) FILTER (WHERE amount IS NULL AND NOT _amount_missing),
+                COUNT(*) FILTER (WHERE amount IS NOT NULL AND NOT isfinite(amount)),
+                {"COUNT(*) FILTER (WHERE _quantity_bad)" if has_quantity else "0"},
+                COUNT(*) FILTER (WHERE customer_id IS NULL),
+                COUNT(*) FILTER (WHERE {has_id} AND timestamp IS NULL),
+                COUNT(*) FILTER (WHERE {has_id_ts} AND amount IS NULL),
+                COUNT(*) FILTER (WHERE {has_id_ts} AND amount = 0)
+            FROM typed_transactions"""
+        ).fetchall()[0]
+    except duckdb.Error as exc:
+        raise TransactionLogError(f"cannot read {where}: {exc}", field="--transactions") from exc
+    assert counts is not None
+    n, ts_bad, amount_bad, amount_inf, quantity_bad, null_id, ts_missing, amount_missing, zero = (
+        int(c) for c in counts
+    )
+    if n == 0:
+        raise TransactionLogError(f"{where} has no rows", field="--transactions")
+    src_ts, src_amt = resolved[schema.TIMESTAMP], resolved[schema.AMOUNT]
+    if ts_bad:
+        fmt = columns.timestamp_format
+        expected = (
+            f"in format '{fmt}'" if fmt else "as ISO dates or timestamps (set --timestamp-format)"
+        )
+        cast = (
+            f"TRY_STRPTIME(CAST(_value AS VARCHAR), '{fmt}')"
+            if fmt
+            else "TRY_CAST(_value AS TIMESTAMP)"
+        )
+        _raise_first_bad(
+            con,
+            src_ts,
+            f"NULLIF(TRIM(CAST(_value AS VARCHAR)), '') IS NOT NULL AND {cast} IS NULL",
+            schema.TIMESTAMP,
+            ts_bad,
+            f"cannot be parsed {expected}",
+        )
+    if amount_bad:
+        _raise_first_bad(
+            con,
+            src_amt,
+            "NULLIF(TRIM(CAST(_value AS VARCHAR)), '') IS NOT NULL "
+            "AND TRY_CAST(_value AS DOUBLE) IS NULL",
+            schema.AMOUNT,
+            amount_bad,
+            "are not numbers",
+        )
+    if amount_inf:
+        _raise_first_bad(
+            con,
+            src_amt,
+            "NOT isfinite(TRY_CAST(_value AS DOUBLE))",
+            schema.AMOUNT,
+            amount_inf,
+            "are NaN or infinite",
+        )
+    if quantity_bad:
+        src_q = resolved[schema.QUANTITY]
+        _raise_first_bad(
+            con,
+            src_q,
+            "NULLIF(TRIM(CAST(_value AS VARCHAR)), '') IS NOT NULL "
+            "AND TRY_CAST(_value AS DOUBLE) IS NULL",
+            schema.QUANTITY,
+            quantity_bad,
+            "are not numbers",
+        )
+    keep = "customer_id IS NOT NULL AND timestamp IS NOT NULL AND amount IS NOT NULL"
+    if config.drop_zero_amounts:
+        keep += " AND amount <> 0"
+    optional = [c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in resolved]
+    contract_cols = ", ".join([*schema.REQUIRED_TRANSACTION_COLUMNS, *optional])
+    # Duplicates can only be told from repeat purchases when an order id says so: two lines
+    # of the same order with the same values are one line sent twice. Without an order id,
+    # identical rows are kept (CDNOW has 255 such rows, all genuine same-day purchases).
+    distinct = "DISTINCT " if schema.ORDER_ID in resolved else ""
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW transactions AS "
+        f"SELECT {distinct}{contract_cols} FROM typed_transactions WHERE {keep}"
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE daily AS " + daily_sql(optional))
+    stats = con.execute(
+        "SELECT SUM(n_transactions), MIN(day), MAX(day), COUNT(DISTINCT customer_id) FROM daily"
+    ).fetchall()[0]
+    assert stats is not None
+    kept_rows = int(stats[0] or 0)
+    zero_dropped = zero if config.drop_zero_amounts else 0
+    filtered = null_id + ts_missing + amount_missing + zero_dropped
+    report = CleaningReport(
+        rows_read=n,
+        rows_kept=kept_rows,
+        dropped={
+            "missing customer id": null_id,
+            "missing timestamp": ts_missing,
+            "missing amount": amount_missing,
+            "zero amount": zero_dropped,
+            "duplicate order lines": n - filtered - kept_rows,
+        },
+    )
+    if kept_rows == 0:
+        raise TransactionLogError(
+            f"{where} has no usable rows after cleaning ({report.summary()})",
+            field="--transactions",
+        )
+    logger.info("transactions from %s: %s", where, report.summary())
+    return TransactionLog(
+        con=con,
+        optional_columns=frozenset(optional),
+        first_date=stats[1],
+        last_date=stats[2],
+        n_customers=int(stats[3]),
+        report=report,
+    )

@@ -1,0 +1,129 @@
+"""`clv features` end to end: output file, exit code 2 on bad input, nothing half-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from clv.cli.main import app
+from clv.features import datasets, schema
+from typer.testing import CliRunner
+
+runner = CliRunner()
+
+
+def _run(*args: str):
+    return runner.invoke(app, ["features", *args])
+
+
+@pytest.fixture
+def log_csv(tmp_path: Path, tiny_log: pd.DataFrame) -> Path:
+    path = tmp_path / "tx.csv"
+    tiny_log.to_csv(path, index=False)
+    return path
+
+
+def test_panel_with_labels(tmp_path: Path, log_csv: Path) -> None:
+    out = tmp_path / "out" / "features.parquet"
+    result = _run(
+        "--transactions",
+        str(log_csv),
+        "--cutoff",
+        "2024-02-01",
+        "--cutoff",
+        "2024-03-31",
+        "--horizon-days",
+        "30",
+        "--output",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out)
+    assert len(frame) == 5
+    assert {schema.FUTURE_SPEND, schema.CHURNED, schema.FREQUENCY} <= set(frame.columns)
+    assert "wrote 5 rows" in result.output
+    assert not [p for p in out.parent.iterdir() if p.name != "features.parquet"]  # no temp files
+
+
+def test_cutoff_range_and_csv_output(tmp_path: Path, log_csv: Path) -> None:
+    out = tmp_path / "features.csv"
+    result = _run(
+        "--transactions",
+        str(log_csv),
+        "--cutoff-start",
+        "2024-01-15",
+        "--cutoff-end",
+        "2024-03-31",
+        "--cutoff-step-days",
+        "30",
+        "--output",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out)[schema.CUTOFF].nunique() == 3
+
+
+def test_config_file_maps_columns(tmp_path: Path) -> None:
+    config = tmp_path / "clv.toml"
+    config.write_text('[columns]\ntimestamp = "date"\n\n[features]\nwindows_days = [30, 60]\n')
+    out = tmp_path / "f.parquet"
+    result = _run(
+        "--transactions",
+        str(datasets.cdnow_master_path()),
+        "--config",
+        str(config),
+        "--cutoff",
+        "1997-03-31",
+        "--output",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out)
+    assert "spend_60d" in frame.columns and "spend_90d" not in frame.columns
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cutoff", "2024-03-31", "--amount-col", "price"], "column 'price' for amount"),
+        (["--cutoff", "31/03/2024"], "--cutoff '31/03/2024' is not a date"),
+        (["--cutoff", "2030-01-01"], "outside the data"),
+        (["--cutoff", "2024-03-31", "--horizon-days", "365"], "past the last day of the data"),
+        ([], "give at least one --cutoff"),
+        (["--cutoff", "2024-03-31", "--cutoff-start", "2024-01-01"], "either --cutoff or"),
+    ],
+)
+def test_bad_input_exits_2_and_writes_nothing(
+    tmp_path: Path, log_csv: Path, args: list[str], message: str
+) -> None:
+    out = tmp_path / "features.parquet"
+    result = _run("--transactions", str(log_csv), "--output", str(out), *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tx.csv"]
+
+
+def test_bad_values_in_file_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_text("customer_id,timestamp,amount\n1,2024-01-01,abc\n")
+    result = _run(
+        "--transactions",
+        str(path),
+        "--cutoff",
+        "2024-01-01",
+        "--output",
+        str(tmp_path / "o.parquet"),
+    )
+    assert result.exit_code == 2
+    assert "'amount'" in result.output and "not numbers" in result.output
+
+
+def test_existing_output_survives_a_failed_run(tmp_path: Path, log_csv: Path) -> None:
+    out = tmp_path / "features.parquet"
+    out.write_bytes(b"previous result")
+    result = _run("--transactions", str(log_csv), "--cutoff", "2030-01-01", "--output", str(out))
+    assert result.exit_code == 2
+    assert out.read_bytes() == b"previous result"

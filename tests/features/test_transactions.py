@@ -1,0 +1,146 @@
+"""Validation of transaction logs: every bad input names its column; drops are counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from clv.features import transactions
+from clv.features.config import ColumnMapping, FeatureConfig
+from clv.features.errors import TransactionLogError
+
+
+def _write_csv(tmp_path: Path, text: str, name: str = "tx.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_csv_with_mapped_columns(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path, "cust,day,value,qty\n1,20240101,10.5,2\n2,20240102,3,1\n")
+    mapping = ColumnMapping(
+        customer_id="cust",
+        timestamp="day",
+        amount="value",
+        quantity="qty",
+        timestamp_format="%Y%m%d",
+    )
+    log = transactions.load_transactions(path, mapping)
+    assert log.n_customers == 2
+    assert log.optional_columns == {"quantity"}
+    assert str(log.first_date) == "2024-01-01" and str(log.last_date) == "2024-01-02"
+
+
+def test_parquet_input(tmp_path: Path, tiny_log: pd.DataFrame) -> None:
+    frame = tiny_log.assign(timestamp=pd.to_datetime(tiny_log["timestamp"], format="ISO8601"))
+    frame.to_parquet(tmp_path / "tx.parquet")
+    log = transactions.load_transactions(tmp_path / "tx.parquet")
+    assert log.n_customers == 3 and log.report.rows_kept == len(frame)
+
+
+def test_missing_column_names_the_column_and_option(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path, "customer_id,date,amount\n1,2024-01-01,3\n")
+    with pytest.raises(
+        TransactionLogError, match=r"column 'timestamp'.*--timestamp-col.*date"
+    ) as e:
+        transactions.load_transactions(path)
+    assert e.value.field == "timestamp"
+
+
+def test_explicit_optional_column_that_is_missing_is_an_error(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path, "customer_id,timestamp,amount\n1,2024-01-01,3\n")
+    with pytest.raises(TransactionLogError, match="'units'.*--quantity-col"):
+        transactions.load_transactions(path, ColumnMapping(quantity="units"))
+
+
+def test_unparseable_date_names_value_and_row(tmp_path: Path) -> None:
+    path = _write_csv(
+        tmp_path, "customer_id,timestamp,amount\n1,2024-01-01,3\n2,yesterday,4\n3,2024-13-45,1\n"
+    )
+    with pytest.raises(
+        TransactionLogError,
+        match=r"'timestamp'.*2 value\(s\) cannot be parsed.*'yesterday' at data row 2",
+    ):
+        transactions.load_transactions(path)
+
+
+def test_non_numeric_amount(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path, "customer_id,timestamp,amount\n1,2024-01-01,3\n2,2024-01-02,$4\n")
+    with pytest.raises(
+        TransactionLogError, match=r"'amount'.*not numbers.*'\$4' at data row 2"
+    ) as e:
+        transactions.load_transactions(path)
+    assert e.value.field == "amount"
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-Infinity"])
+def test_nan_or_infinite_amount(tmp_path: Path, bad: str) -> None:
+    path = _write_csv(tmp_path, f"customer_id,timestamp,amount\n1,2024-01-01,{bad}\n")
+    with pytest.raises(TransactionLogError, match="NaN or infinite"):
+        transactions.load_transactions(path)
+
+
+def test_non_numeric_quantity(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path, "customer_id,timestamp,amount,quantity\n1,2024-01-01,3,two\n")
+    with pytest.raises(TransactionLogError, match="'quantity'.*not numbers"):
+        transactions.load_transactions(path)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path, "")
+    with pytest.raises(TransactionLogError, match="empty"):
+        transactions.load_transactions(path)
+
+
+def test_header_only_file(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path, "customer_id,timestamp,amount\n")
+    with pytest.raises(TransactionLogError, match="no rows"):
+        transactions.load_transactions(path)
+
+
+def test_missing_file_and_unknown_type(tmp_path: Path) -> None:
+    with pytest.raises(TransactionLogError, match="not found"):
+        transactions.load_transactions(tmp_path / "nope.csv")
+    other = _write_csv(tmp_path, "x", name="tx.xlsx")
+    with pytest.raises(TransactionLogError, match="unsupported file type"):
+        transactions.load_transactions(other)
+
+
+def test_dropped_rows_are_counted_not_lost(tmp_path: Path) -> None:
+    path = _write_csv(
+        tmp_path,
+        "customer_id,timestamp,amount,order_id\n"
+        "1,2024-01-01,3,o1\n"
+        "1,2024-01-01,3,o1\n"  # the same order line twice
+        ",2024-01-01,3,o2\n"  # no customer
+        "2,,3,o3\n"  # no timestamp
+        "2,2024-01-02,,o4\n"  # no amount
+        "2,2024-01-02,0,o5\n"  # zero amount: kept by default
+        "3,2024-01-03,7,o6\n",
+    )
+    log = transactions.load_transactions(path)
+    assert log.report.rows_read == 7
+    assert log.report.dropped == {
+        "missing customer id": 1,
+        "missing timestamp": 1,
+        "missing amount": 1,
+        "zero amount": 0,
+        "duplicate order lines": 1,
+    }
+    assert log.report.rows_kept == 3
+    dropping = transactions.load_transactions(path, config=FeatureConfig(drop_zero_amounts=True))
+    assert dropping.report.dropped["zero amount"] == 1 and dropping.report.rows_kept == 2
+    assert "1 zero amount" in dropping.report.summary()
+
+
+def test_identical_rows_without_order_id_are_kept(tiny_log: pd.DataFrame) -> None:
+    doubled = pd.concat([tiny_log, tiny_log.iloc[[0]]], ignore_index=True)
+    log = transactions.transactions_from_frame(doubled)
+    assert log.report.rows_kept == len(doubled)
+
+
+def test_no_usable_rows(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path, "customer_id,timestamp,amount\n,2024-01-01,3\n")
+    with pytest.raises(TransactionLogError, match="no usable rows"):
+        transactions.load_transactions(path)
