@@ -32,3 +32,45 @@ def tiny_log() -> pd.DataFrame:
         ("a", "2024-06-01", 99.0),
     ]
     return pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"])
+
+
+# --- a small trained model, shared by model, serving and report tests ------------------------
+SMALL_CUTOFFS = ("1997-08-05", "1997-09-02", "1997-09-30")
+SMALL_HORIZON_DAYS = 273
+
+
+@pytest.fixture(scope="session")
+def small_panel() -> pd.DataFrame:
+    """Features and labels of the 2,357 CDNOW sample customers at three cutoffs, 273-day horizon."""
+    from datetime import date
+
+    from clv.features.build import build_panel
+    from clv.features.datasets import CDNOW_COLUMNS, cdnow_master_path, cdnow_sample_ids
+    from clv.features.transactions import load_transactions
+
+    log = load_transactions(cdnow_master_path(), columns=CDNOW_COLUMNS)
+    panel = build_panel(log, [date.fromisoformat(c) for c in SMALL_CUTOFFS], SMALL_HORIZON_DAYS)
+    ids = set(cdnow_sample_ids())
+    return panel[panel["customer_id"].isin(ids)].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def small_model(small_panel: pd.DataFrame):  # -> clv.models.composite.CLVModel
+    """A composite model fitted on `small_panel` with few boosting rounds (seconds)."""
+    from clv.training.config import BoosterParams, ModelParams, TrainingConfig
+    from clv.training.fit import fit_clv_model
+
+    quick = BoosterParams(max_rounds=150, learning_rate=0.08, early_stopping_rounds=30)
+    config = TrainingConfig(
+        horizon_days=SMALL_HORIZON_DAYS, params=ModelParams(churn=quick, spend=quick)
+    )
+    return fit_clv_model(small_panel, config)
+
+
+@pytest.fixture(scope="session")
+def small_features(small_panel: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `small_panel` at its latest cutoff, without labels (one per customer)."""
+    from clv.features import schema
+
+    latest = small_panel[small_panel["cutoff"] == small_panel["cutoff"].max()]
+    return latest.drop(columns=list(schema.LABEL_COLUMNS)).reset_index(drop=True)

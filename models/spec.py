@@ -1,0 +1,79 @@
+"""The feature spec that travels with a trained model: inputs, settings, window and provenance.
+
+Serving and reports read it to build features with the very same settings as training and to
+refuse a model whose stored fingerprint does not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from typing import Any, Final
+
+from clv.features.config import FeatureConfig
+from pydantic import BaseModel, ConfigDict, Field
+
+VALUE_TIERS: Final = ("platinum", "gold", "silver", "bronze")
+
+
+class TrainingWindow(BaseModel):
+    """Dates of the data the model learned from (feature history and label horizons)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    first_date: date
+    last_date: date
+    cutoffs: list[date]
+
+
+class TierThresholds(BaseModel):
+    """Predicted-value cut points (currency over the horizon), fitted on training predictions.
+
+    predicted_value >= platinum: top 1%; >= gold: top 10%; >= silver: top 50%; else bronze.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    platinum: float
+    gold: float
+    silver: float
+
+    def tier_of(self, values: Any) -> list[str]:
+        """The value tier of each predicted value."""
+        out = []
+        for v in values:
+            if v >= self.platinum:
+                out.append("platinum")
+            elif v >= self.gold:
+                out.append("gold")
+            elif v >= self.silver:
+                out.append("silver")
+            else:
+                out.append("bronze")
+        return out
+
+
+class ModelSpec(BaseModel):
+    """Everything that defines a trained model's inputs and outputs, and where it came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    feature_names: list[str] = Field(description="model inputs, in order")
+    feature_config: FeatureConfig
+    horizon_days: int = Field(gt=0)
+    training_window: TrainingWindow
+    tier_thresholds: TierThresholds
+    trained_at: datetime
+    code_version: str = "unknown"
+    data_hash: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    validation_metrics: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    def canonical_json(self) -> str:
+        """The spec as JSON with sorted keys: the bytes the fingerprint is taken over."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def fingerprint(self) -> str:
+        """sha256 (hex) of the canonical JSON."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
