@@ -74,3 +74,25 @@ def small_features(small_panel: pd.DataFrame) -> pd.DataFrame:
 
     latest = small_panel[small_panel["cutoff"] == small_panel["cutoff"].max()]
     return latest.drop(columns=list(schema.LABEL_COLUMNS)).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def champion_store(tmp_path_factory, small_model, small_panel) -> str:
+    """A temporary MLflow store (SQLite + file artifacts) whose model `clv@champion` is
+    `small_model`. Returns the tracking URI; tests pass it to servers and CLIs via
+    MLFLOW_TRACKING_URI (the fixture restores the process's own setting afterwards)."""
+    import mlflow
+    from clv.models.registry import log_clv_model, register_clv_model, set_alias
+
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    previous = mlflow.get_tracking_uri() if os.environ.get("MLFLOW_TRACKING_URI") else None
+    mlflow.set_tracking_uri(uri)
+    try:
+        experiment = mlflow.create_experiment("tests", artifact_location=(root / "art").as_uri())
+        with mlflow.start_run(experiment_id=experiment):
+            info = log_clv_model(small_model, small_panel.head(5))
+        set_alias(register_clv_model(info.model_uri))
+    finally:
+        mlflow.set_tracking_uri(previous)
+    return uri
