@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from . import features_cmd
+from . import features_cmd, generate_cmd, report_cmd, score_cmd, serve_cmd, train_cmd
 
 app = typer.Typer(
     name="clv",
@@ -29,3 +29,8 @@ def main(
 
 
 features_cmd.register(app)
+generate_cmd.register(app)
+train_cmd.register(app)
+report_cmd.register(app)
+score_cmd.register(app)
+serve_cmd.register(app)

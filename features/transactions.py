@@ -2,7 +2,8 @@
 
 The validated log is a DuckDB view named `transactions` with the contract columns of
 `schema` (customer_id VARCHAR, timestamp TIMESTAMP, amount DOUBLE, optional columns), plus a
-table `daily` (see `sql.daily_sql`). Bad values raise `TransactionLogError` naming the column,
+table `daily` (see `sql.daily_sql`) and, with a product or channel column, `first_use`
+(see `sql.first_use_sql`). Bad values raise `TransactionLogError` naming the column,
 the value and its row; rows that cannot count as purchases are dropped and reported.
 """
 
@@ -19,7 +20,7 @@ import pandas as pd
 from . import schema
 from .config import ColumnMapping, FeatureConfig
 from .errors import TransactionLogError
-from .sql import daily_sql
+from .sql import daily_sql, first_use_sql
 
 logger = logging.getLogger(__name__)
 
@@ -155,35 +156,90 @@ def _resolve_columns(available: list[str], columns: ColumnMapping, where: str) -
     return resolved
 
 
-def _typed_select(resolved: dict[str, str], timestamp_format: str | None) -> str:
-    """SELECT list that casts each source column to its contract type, with error flags."""
-    cid = _quote(resolved[schema.CUSTOMER_ID])
+# Source types whose text form is never blank: for these a value is missing only when NULL,
+# and the text cast, trim and blank test (costly on large Parquet logs) can be skipped.
+_NUMERIC_TYPES = frozenset(
+    {
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "UHUGEINT",
+        "FLOAT",
+        "DOUBLE",
+    }
+)
+_TEMPORAL_TYPES = frozenset({"DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"})
+
+
+def _is_numeric(source_type: str) -> bool:
+    return source_type in _NUMERIC_TYPES or source_type.startswith("DECIMAL")
+
+
+def _never_blank(source_type: str) -> bool:
+    return _is_numeric(source_type) or source_type in _TEMPORAL_TYPES
+
+
+def _typed_select(
+    resolved: dict[str, str], timestamp_format: str | None, types: dict[str, str] | None = None
+) -> str:
+    """SELECT list that casts each source column to its contract type, with error flags.
+
+    `types` (source column -> DuckDB type) lets typed sources (Parquet, frames) skip the
+    text round trip; the values and flags are the same as for text columns.
+    """
+    types = types or {}
+
+    def kind(column: str) -> str:
+        return types.get(resolved[column], "VARCHAR")
+
+    def missing(column: str) -> str:
+        src = _quote(resolved[column])
+        if _never_blank(kind(column)):
+            return f"{src} IS NULL"
+        return f"NULLIF(TRIM(CAST({src} AS VARCHAR)), '') IS NULL"
+
+    def text(column: str) -> str:
+        src = _quote(resolved[column])
+        if _never_blank(kind(column)):
+            return f"CAST({src} AS VARCHAR)"
+        return f"NULLIF(TRIM(CAST({src} AS VARCHAR)), '')"
+
+    cid = schema.CUSTOMER_ID
     ts = _quote(resolved[schema.TIMESTAMP])
     amt = _quote(resolved[schema.AMOUNT])
     if timestamp_format:
         fmt = timestamp_format.replace("'", "''")
         ts_expr = f"TRY_STRPTIME(CAST({ts} AS VARCHAR), '{fmt}')"
+    elif kind(schema.TIMESTAMP) == "TIMESTAMP":
+        ts_expr = ts
     else:
         ts_expr = f"TRY_CAST({ts} AS TIMESTAMP)"
-    blank = "NULLIF(TRIM(CAST({0} AS VARCHAR)), '') IS NULL"
+    amount_expr = f"CAST({amt} AS DOUBLE)" if _is_numeric(kind(schema.AMOUNT)) else None
     parts = [
-        f"NULLIF(TRIM(CAST({cid} AS VARCHAR)), '') AS customer_id",
+        f"{text(cid)} AS customer_id",
         f"{ts_expr} AS timestamp",
-        f"TRY_CAST({amt} AS DOUBLE) AS amount",
-        f"({blank.format(ts)}) AS _ts_missing",
-        f"({blank.format(amt)}) AS _amount_missing",
+        f"{amount_expr or f'TRY_CAST({amt} AS DOUBLE)'} AS amount",
+        f"({missing(schema.TIMESTAMP)}) AS _ts_missing",
+        f"({missing(schema.AMOUNT)}) AS _amount_missing",
     ]
     if schema.QUANTITY in resolved:
         q = _quote(resolved[schema.QUANTITY])
-        parts.append(f"TRY_CAST({q} AS DOUBLE) AS quantity")
-        parts.append(
-            f"(NOT ({blank.format(q)}) AND TRY_CAST({q} AS DOUBLE) IS NULL) AS _quantity_bad"
-        )
+        if _is_numeric(kind(schema.QUANTITY)):
+            parts.append(f"CAST({q} AS DOUBLE) AS quantity")
+            parts.append("false AS _quantity_bad")
+        else:
+            blank = f"NULLIF(TRIM(CAST({q} AS VARCHAR)), '') IS NULL"
+            parts.append(f"TRY_CAST({q} AS DOUBLE) AS quantity")
+            parts.append(f"(NOT ({blank}) AND TRY_CAST({q} AS DOUBLE) IS NULL) AS _quantity_bad")
     for column in (schema.ORDER_ID, schema.PRODUCT, schema.CHANNEL):
         if column in resolved:
-            parts.append(
-                f"NULLIF(TRIM(CAST({_quote(resolved[column])} AS VARCHAR)), '') AS {column}"
-            )
+            parts.append(f"{text(column)} AS {column}")
     return ",\n    ".join(parts)
 
 
@@ -211,15 +267,15 @@ def _validate(
     con: duckdb.DuckDBPyConnection, columns: ColumnMapping, config: FeatureConfig, where: str
 ) -> TransactionLog:
     try:
-        available = [
-            r[0] for r in con.execute("DESCRIBE SELECT * FROM raw_transactions").fetchall()
-        ]
+        described = con.execute("DESCRIBE SELECT * FROM raw_transactions").fetchall()
+        available = [r[0] for r in described]
+        types = {r[0]: str(r[1]) for r in described}
     except duckdb.Error as exc:
         raise TransactionLogError(f"cannot read {where}: {exc}", field="--transactions") from exc
     resolved = _resolve_columns(available, columns, where)
     con.execute(
         "CREATE OR REPLACE TEMP VIEW typed_transactions AS SELECT\n    "
-        + _typed_select(resolved, columns.timestamp_format)
+        + _typed_select(resolved, columns.timestamp_format, types)
         + "\nFROM raw_transactions"
     )
     has_quantity = schema.QUANTITY in resolved
@@ -306,10 +362,17 @@ def _validate(
     # identical rows are kept (CDNOW has 255 such rows, all genuine same-day purchases).
     distinct = "DISTINCT " if schema.ORDER_ID in resolved else ""
     con.execute(
+        f"CREATE OR REPLACE TEMP VIEW clean_transactions AS "
+        f"SELECT {contract_cols} FROM typed_transactions WHERE {keep}"
+    )
+    con.execute(
         f"CREATE OR REPLACE TEMP VIEW transactions AS "
-        f"SELECT {distinct}{contract_cols} FROM typed_transactions WHERE {keep}"
+        f"SELECT {distinct}{contract_cols} FROM clean_transactions"
     )
     con.execute("CREATE OR REPLACE TEMP TABLE daily AS " + daily_sql(optional))
+    first_use = first_use_sql(optional, source="clean_transactions")
+    if first_use is not None:
+        con.execute("CREATE OR REPLACE TEMP TABLE first_use AS " + first_use)
     stats = con.execute(
         "SELECT SUM(n_transactions), MIN(day), MAX(day), COUNT(DISTINCT customer_id) FROM daily"
     ).fetchall()[0]

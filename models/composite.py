@@ -6,9 +6,15 @@ Parts (fitted by `clv.training.fit.fit_clv_model`, stored here):
 - spend booster: LightGBM regressor with a gamma loss (log link) of future spend, trained on
   customers who did buy within the horizon: the expected spend *if active*.
 - the classic BG/NBD + Gamma-Gamma model, whose outputs are extra input features.
+- a blend: predicted_value = value_scale * ((1 - w) * boosters' value + w * baseline value),
+  with the baseline weight w and the scale chosen by cross-validation on the training customers
+  (`clv.training.fit`); w = 0 and scale = 1 give the boosters alone.
 
 Outputs, in currency over the spec's horizon:
-    predicted_value = (1 - churn_probability) * spend_if_active
+    predicted_value = value_scale * ((1 - w) * (1 - churn_probability) * S + w * B), with S the
+                      spend booster's spend if active and B the baseline's expected value
+    spend_if_active = predicted_value / (1 - churn_probability)  (so the blend's identity holds:
+                      predicted_value = (1 - churn_probability) * spend_if_active)
     value_at_risk   = churn_probability * spend_if_active   (value expected to leave with churn)
     value_p10/p90   = quantiles of the mixture "0 with probability churn, else Gamma(mean =
                       spend_if_active, dispersion fitted on held-out customers)", widened so that
@@ -20,6 +26,9 @@ R = 1 - churn probability and S = spend if active (R0, S0 at the boosters' base 
 change R*S - R0*S0 splits exactly into (R - R0)(S + S0)/2 + (S - S0)(R + R0)/2, and each part is
 spread over the features in proportion to their contributions to that booster's margin
 (the secant slope of the link, so a feature's share has the sign of its margin contribution).
+With a blend, those contributions and the base are scaled by value_scale * (1 - w), and the
+baseline's share value_scale * w * B is the contribution of the feature `bgnbd_expected_value`
+(it is that feature's value, times a constant).
 """
 
 from __future__ import annotations
@@ -61,6 +70,7 @@ PREDICTION_COLUMNS: Final = (
     "value_tier",
 )
 _FILES: Final = ("churn_booster.txt", "spend_booster.txt", "parts.json", "spec.json")
+BASELINE_VALUE_FEATURE: Final = "bgnbd_expected_value"
 
 
 @dataclass
@@ -109,6 +119,8 @@ class CLVModel:
         calibration: tuple[float, float],
         spend_dispersion: float,
         baseline: BgNbdGammaGamma | None,
+        baseline_weight: float = 0.0,
+        value_scale: float = 1.0,
     ) -> None:
         self.spec = spec
         self.churn_booster = churn_booster
@@ -116,6 +128,14 @@ class CLVModel:
         self.calibration = (float(calibration[0]), float(calibration[1]))
         self.spend_dispersion = float(spend_dispersion)
         self.baseline = baseline
+        self.baseline_weight = float(baseline_weight)
+        self.value_scale = float(value_scale)
+        if not 0.0 <= self.baseline_weight <= 1.0:
+            raise ValueError(f"baseline_weight must lie in [0, 1], got {baseline_weight}")
+        if not (np.isfinite(self.value_scale) and self.value_scale > 0):
+            raise ValueError(f"value_scale must be positive, got {value_scale}")
+        if self.baseline_weight > 0 and BASELINE_VALUE_FEATURE not in spec.feature_names:
+            raise ValueError(f"a baseline blend needs the input feature {BASELINE_VALUE_FEATURE}")
         for name, booster in (("churn", churn_booster), ("spend", spend_booster)):
             if booster.feature_name() != spec.feature_names:
                 raise ValueError(
@@ -155,13 +175,21 @@ class CLVModel:
         a, b = self.calibration
         return np.asarray(expit(a * np.asarray(margin) + b), dtype=float)
 
+    def blend(self, booster_value: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """predicted_value from the boosters' value and the model inputs (baseline value)."""
+        value = (1.0 - self.baseline_weight) * np.asarray(booster_value, dtype=float)
+        if self.baseline_weight > 0:
+            b = x[:, self.spec.feature_names.index(BASELINE_VALUE_FEATURE)]
+            value = value + self.baseline_weight * b
+        return self.value_scale * value
+
     def predict(self, features: pd.DataFrame, num_threads: int = 0) -> pd.DataFrame:
         """One row per input row: PREDICTION_COLUMNS (currency over the horizon)."""
         x = self.model_inputs(features)
         churn_margin, spend_margin = self._margins(x, num_threads)
         p = self.churn_probability_from_margin(churn_margin)
-        spend = np.exp(spend_margin)
-        value = (1.0 - p) * spend
+        value = self.blend((1.0 - p) * np.exp(spend_margin), x)
+        spend = value / np.maximum(1.0 - p, 1e-12)
         p10, p90 = self._interval(p, spend)
         return pd.DataFrame(
             {
@@ -226,7 +254,13 @@ class CLVModel:
             churn[:, :-1] * (slope_r * (s + s0) / 2.0)[:, None]
             + spend[:, :-1] * (slope_s * (r + r0) / 2.0)[:, None]
         )
-        return Explanation(list(self.spec.feature_names), r0 * s0, contributions, "currency", x)
+        boosters_share = self.value_scale * (1.0 - self.baseline_weight)
+        contributions = contributions * boosters_share
+        if self.baseline_weight > 0:
+            column = self.spec.feature_names.index(BASELINE_VALUE_FEATURE)
+            contributions[:, column] += self.value_scale * self.baseline_weight * x[:, column]
+        base = boosters_share * r0 * s0
+        return Explanation(list(self.spec.feature_names), base, contributions, "currency", x)
 
     # --- persistence ----------------------------------------------------------------------
     def with_spec(self, **updates: Any) -> CLVModel:
@@ -239,6 +273,8 @@ class CLVModel:
             self.calibration,
             self.spend_dispersion,
             self.baseline,
+            self.baseline_weight,
+            self.value_scale,
         )
 
     def save(self, directory: str | Path) -> Path:
@@ -250,6 +286,8 @@ class CLVModel:
             "calibration": list(self.calibration),
             "spend_dispersion": self.spend_dispersion,
             "baseline": None if self.baseline is None else self.baseline.to_dict(),
+            "baseline_weight": self.baseline_weight,
+            "value_scale": self.value_scale,
         }
         contents = {
             "churn_booster.txt": self.churn_booster.model_to_string(),
@@ -295,6 +333,9 @@ class CLVModel:
             tuple(parts["calibration"]),
             parts["spend_dispersion"],
             baseline,
+            # Models saved before the blend existed are the boosters alone.
+            float(parts.get("baseline_weight", 0.0)),
+            float(parts.get("value_scale", 1.0)),
         )
 
 

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Literal
 
 from clv.features.config import FeatureConfig
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Evaluation = Literal["customer-holdout", "out-of-time"]
 
@@ -50,6 +50,24 @@ class ModelParams(BaseModel):
         default=True, description="feed BG/NBD + Gamma-Gamma outputs to the boosters as features"
     )
     baseline_penalizer: float = Field(default=0.0, ge=0)
+    blend_folds: int = Field(
+        default=4,
+        ge=0,
+        description=(
+            "customer folds of the cross-validation that chooses the weight of the baseline's "
+            "value in predicted_value and the scale that matches the total; 0: boosters alone"
+        ),
+    )
+    max_baseline_weight: float = Field(
+        default=1.0, ge=0, le=1, description="largest baseline weight the blend may choose"
+    )
+
+    @field_validator("blend_folds")
+    @classmethod
+    def _folds_zero_or_several(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("blend_folds must be 0 (no blend) or at least 2")
+        return value
 
 
 class TrainingConfig(BaseModel):

@@ -1,0 +1,239 @@
+"""Speed and peak memory of the feature build on synthetic logs, against lifetimes' summary.
+
+    .venv/bin/python benchmarks/features_bench.py --sizes 1M 10M
+    .venv/bin/python benchmarks/features_bench.py --sizes 100M --memory-limit 5GB
+
+For each size (transactions, approximately: the generator is asked for size / 9.65 customers),
+a log made by `clv.features.synthetic` is cached under benchmarks/data/ (gitignored). The full
+build is timed in a fresh process: `load_transactions` on the Parquet file (validation, cleaning,
+daily aggregates) + the features of every customer at one cutoff (the last day), written to a
+Parquet file, as `clv features` does. Peak memory is the peak RSS of that process, DuckDB
+included (the larger of psutil sampling and getrusage). In the same run, on the same file,
+`lifetimes.utils.summary_data_from_transaction_data` (reading the three columns it needs with
+pandas, then the summary at the same cutoff, in days) is timed the same way; it computes 4
+columns per customer where the build computes 49. It is skipped above --lifetimes-max.
+
+The machine is shared: CPU seconds are printed beside wall seconds, and `uptime`'s load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+ROWS_PER_CUSTOMER = 9.65  # of the generator's default process (measured on 1M customers)
+TARGETS = {10_000_000: 10.0, 100_000_000: 120.0}  # seconds, from the issue
+PEAK_TARGET_GIB = 8.0
+SPEEDUP_TARGET = 3.0
+
+
+def parse_size(text: str) -> int:
+    """'1M', '10M', '250k', '100000' -> a number of transactions."""
+    units = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
+    text = text.strip().lower()
+    if text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def label(size: int) -> str:
+    return f"{size // 1_000_000}M" if size % 1_000_000 == 0 else f"{size // 1_000}k"
+
+
+def dataset(size: int, seed: int) -> tuple[Path, date]:
+    """The cached log of about `size` rows (generated on first use) and its last day."""
+    from clv.features.synthetic import SyntheticConfig, write_synthetic
+
+    config = SyntheticConfig(customers=max(1, round(size / ROWS_PER_CUSTOMER)), seed=seed)
+    path = DATA_DIR / f"tx_{label(size)}_seed{seed}.parquet"
+    if not path.exists():
+        started = time.perf_counter()
+        result = write_synthetic(config, path)
+        print(
+            f"generated {path.name}: {result.summary()} in {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
+    return path, config.end
+
+
+# --- workers: each measurement runs in a fresh process so its peak RSS is its own ----------
+class PeakRss:
+    """Samples this process's RSS every 20 ms (psutil) and keeps the maximum."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            time.sleep(0.02)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+def work_clv(path: Path, cutoff: date, output: Path, memory_limit: str | None) -> dict:
+    from clv.features import build, transactions
+    from clv.features.config import FeatureConfig
+
+    spill = output.parent / ".bench-spill"
+    with PeakRss() as rss:
+        started, cpu = time.perf_counter(), time.process_time()
+        con = transactions.connect(memory_limit=memory_limit, temp_directory=str(spill))
+        log = transactions.load_transactions(path, con=con)
+        loaded = time.perf_counter()
+        query = build.panel_query(log, [cutoff], None, FeatureConfig())
+        rows = con.execute(f"COPY ({query}) TO '{output}' (FORMAT PARQUET)").fetchall()[0][0]
+        seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+    return {
+        "seconds": seconds,
+        "load_seconds": loaded - started,
+        "cpu_seconds": cpu,
+        "transactions": log.report.rows_read,
+        "customers": int(rows),
+        "peak_rss": rss.peak,
+    }
+
+
+def work_lifetimes(path: Path, cutoff: date) -> dict:
+    import pandas as pd
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    with PeakRss() as rss:
+        started, cpu = time.perf_counter(), time.process_time()
+        frame = pd.read_parquet(path, columns=["customer_id", "timestamp", "amount"])
+        summary = summary_data_from_transaction_data(
+            frame,
+            "customer_id",
+            "timestamp",
+            monetary_value_col="amount",
+            observation_period_end=pd.Timestamp(cutoff),
+            freq="D",
+        )
+        seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "transactions": len(frame),
+        "customers": len(summary),
+        "peak_rss": rss.peak,
+    }
+
+
+def run_worker(kind: str, path: Path, cutoff: date, memory_limit: str | None) -> dict:
+    """Run one measurement in a child process; its JSON result."""
+    args = [sys.executable, __file__, "--worker", kind, "--path", str(path)]
+    args += ["--cutoff", cutoff.isoformat()]
+    if memory_limit:
+        args += ["--memory-limit", memory_limit]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} worker failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", nargs="+", default=["1M", "10M"], help="e.g. 1M 10M 100M")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 5GB")
+    parser.add_argument("--lifetimes-max", default="10M", help="skip lifetimes above this size")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (best kept)")
+    parser.add_argument("--worker", choices=["clv", "lifetimes"], help=argparse.SUPPRESS)
+    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cutoff", type=date.fromisoformat, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        if args.worker == "clv":
+            output = args.path.with_name(args.path.stem + ".features.parquet")
+            result = work_clv(args.path, args.cutoff, output, args.memory_limit)
+            output.unlink()
+        else:
+            result = work_lifetimes(args.path, args.cutoff)
+        print(json.dumps(result))
+        return
+
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    lifetimes_max = parse_size(args.lifetimes_max)
+    load = os.getloadavg()
+    print(
+        f"{os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
+        f"memory limit {args.memory_limit or 'DuckDB default'}",
+        flush=True,
+    )
+    header = (
+        f"{'size':>5} {'rows':>12} {'customers':>10} {'wall s':>7} {'cpu s':>7} "
+        f"{'tx/s':>8} {'peak GiB':>8} | {'lifetimes s':>11} {'tx/s':>8} {'peak GiB':>8} "
+        f"{'speed-up':>8}"
+    )
+    print(header, flush=True)
+    for text in args.sizes:
+        size = parse_size(text)
+        path, cutoff = dataset(size, args.seed)
+        ours = min(
+            (run_worker("clv", path, cutoff, args.memory_limit) for _ in range(args.repeat)),
+            key=lambda r: r["seconds"],
+        )
+        theirs = None
+        if size <= lifetimes_max:
+            theirs = min(
+                (run_worker("lifetimes", path, cutoff, None) for _ in range(args.repeat)),
+                key=lambda r: r["seconds"],
+            )
+        n = ours["transactions"]
+        line = (
+            f"{label(size):>5} {n:>12,} {ours['customers']:>10,} {ours['seconds']:>7.1f} "
+            f"{ours['cpu_seconds']:>7.1f} {n / ours['seconds'] / 1e6:>7.2f}M "
+            f"{ours['peak_rss'] / 2**30:>8.2f} | "
+        )
+        if theirs is None:
+            line += f"skipped (above {args.lifetimes_max})"
+        else:
+            line += (
+                f"{theirs['seconds']:>11.1f} {n / theirs['seconds'] / 1e6:>7.2f}M "
+                f"{theirs['peak_rss'] / 2**30:>8.2f} "
+                f"{theirs['seconds'] / ours['seconds']:>7.1f}x"
+            )
+        print(line, flush=True)
+        checks = []
+        target = TARGETS.get(size)
+        if target is not None:
+            peak = ours["peak_rss"] / 2**30
+            checks.append(f"< {target:.0f} s {_check(ours['seconds'] < target)}")
+            checks.append(f"peak < {PEAK_TARGET_GIB:.0f} GiB {_check(peak < PEAK_TARGET_GIB)}")
+        if theirs is not None:
+            speedup = theirs["seconds"] / ours["seconds"]
+            checks.append(f">= {SPEEDUP_TARGET:.0f}x lifetimes {_check(speedup >= SPEEDUP_TARGET)}")
+        if checks:
+            print("      targets: " + "; ".join(checks), flush=True)
+
+
+def _check(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""`clv report`: one self-contained HTML report on a registered model and its customer base."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import typer
+
+from .errors import CliUsageError, user_errors
+from .features_cmd import column_mapping, load_config_file, parse_date
+
+logger = logging.getLogger(__name__)
+
+# clv.models.registry.CHAMPION_ALIAS, spelled out: importing MLflow here would add seconds to
+# every `clv` command (a test keeps the two equal).
+CHAMPION_ALIAS = "champion"
+
+
+def report(
+    output: Path = typer.Option(..., "--output", help="Output HTML file."),
+    model_alias: str = typer.Option(
+        CHAMPION_ALIAS, "--model-alias", help="Registry alias of the model `clv` to report on."
+    ),
+    transactions_path: Path = typer.Option(
+        None,
+        "--transactions",
+        help="Transaction log (CSV, optionally .gz, or Parquet) of the customer base. "
+        "Default: the bundled CDNOW log.",
+    ),
+    as_of: str = typer.Option(
+        None,
+        "--as-of",
+        help="Date YYYY-MM-DD of the customer base. Default: the last day of --transactions; "
+        "on the bundled log, the model's last training cutoff.",
+    ),
+    customer_col: str = typer.Option(
+        None, "--customer-col", help="Customer id column (default: customer_id)."
+    ),
+    timestamp_col: str = typer.Option(
+        None, "--timestamp-col", help="Timestamp/date column (default: timestamp)."
+    ),
+    amount_col: str = typer.Option(None, "--amount-col", help="Amount column (default: amount)."),
+    order_col: str = typer.Option(
+        None, "--order-col", help="Order id column (default: order_id, if present)."
+    ),
+    quantity_col: str = typer.Option(
+        None, "--quantity-col", help="Quantity column (default: quantity, if present)."
+    ),
+    product_col: str = typer.Option(
+        None, "--product-col", help="Product column (default: product, if present)."
+    ),
+    channel_col: str = typer.Option(
+        None, "--channel-col", help="Channel column (default: channel, if present)."
+    ),
+    timestamp_format: str = typer.Option(
+        None, "--timestamp-format", help="strptime format, e.g. %Y%m%d (default: ISO 8601)."
+    ),
+    config_file: Path = typer.Option(
+        None,
+        "--config",
+        help="TOML file with a columns table (its features table is ignored: features are "
+        "built with the model's own settings).",
+    ),
+    log_to_mlflow: bool = typer.Option(
+        True,
+        "--log-to-mlflow/--no-log-to-mlflow",
+        help="Also log the report to the model's MLflow run (under reports/).",
+    ),
+) -> None:
+    """Write an HTML report on a registered model: model card, value drivers, accuracy against
+    the BG/NBD + Gamma-Gamma baseline, the customer base and example customers.
+
+    The file is self-contained (images embedded) and opens offline in any browser. The model
+    comes from the MLflow registry at MLFLOW_TRACKING_URI; features are built with the same code
+    and settings the model was trained with.
+    """
+    # Imported here: matplotlib and the report modules are not needed by other commands.
+    from clv.models.registry import ModelNotFoundError
+    from clv.reports.build import build_report
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with user_errors():
+        if output.suffix.lower() not in (".html", ".htm"):
+            raise CliUsageError(f"--output must end in .html, not '{output.suffix}'", "--output")
+        config_columns, _ = load_config_file(config_file)
+        columns = column_mapping(
+            config_columns,
+            customer_col,
+            timestamp_col,
+            amount_col,
+            order_col,
+            quantity_col,
+            product_col,
+            channel_col,
+            timestamp_format,
+        )
+        if transactions_path is None and (config_columns or _any_set(columns)):
+            raise CliUsageError(
+                "column options need --transactions (the bundled log's columns are known)",
+                "--transactions",
+            )
+        date = parse_date(as_of, "--as-of") if as_of else None
+        try:
+            path = build_report(
+                output,
+                alias=model_alias,
+                transactions=transactions_path,
+                columns=columns,
+                as_of=date,
+                log_to_mlflow=log_to_mlflow,
+            )
+        except ModelNotFoundError as exc:
+            raise CliUsageError(str(exc), "--model-alias") from None
+    typer.echo(f"wrote {path}")
+
+
+def _any_set(columns: object) -> bool:
+    return bool(getattr(columns, "model_fields_set", set()))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)

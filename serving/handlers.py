@@ -1,0 +1,207 @@
+"""What the service's endpoints do, without the server: validated customers in, responses out.
+
+Customers of one (merged, adaptive) batch are scored together. Each gets an internal id (its
+position), so that two requests batched together may use the same customer_id, and raw logs are
+grouped by the optional columns they carry, so that one customer's features never depend on
+which other customers share its batch (e.g. de-duplication applies to logs with an order id).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from clv.features import schema
+
+from .schemas import (
+    CustomerExplanation,
+    CustomerIn,
+    CustomerPrediction,
+    Driver,
+    ExplainResponse,
+    FamilyDriver,
+    ModelInfo,
+    ShapVector,
+)
+from .scoring import FEATURE_FAMILIES, Scorer, frame_columns
+
+_OPTIONAL = (schema.ORDER_ID, schema.QUANTITY, schema.PRODUCT, schema.CHANNEL)
+
+
+def _optional_columns(customer: CustomerIn) -> tuple[str, ...]:
+    txs = customer.transactions or []
+    return tuple(c for c in _OPTIONAL if any(getattr(tx, c) is not None for tx in txs))
+
+
+def _log_frame(customers: Sequence[tuple[int, CustomerIn]], optional: tuple[str, ...]):
+    ids: list[str] = []
+    columns: dict[str, list[object]] = {c: [] for c in ("timestamp", "amount", *optional)}
+    for i, customer in customers:
+        for tx in customer.transactions or []:
+            ids.append(str(i))
+            columns["timestamp"].append(tx.naive_timestamp)
+            columns["amount"].append(tx.amount)
+            for c in optional:
+                columns[c].append(getattr(tx, c))
+    frame = pd.DataFrame({schema.CUSTOMER_ID: ids})
+    frame[schema.TIMESTAMP] = pd.Series(columns["timestamp"], dtype="datetime64[us]")
+    frame[schema.AMOUNT] = np.asarray(columns["amount"], dtype=float)
+    for c in optional:
+        frame[c] = pd.Series(columns[c], dtype=float if c == schema.QUANTITY else object)
+    as_of = pd.DataFrame(
+        {
+            schema.CUSTOMER_ID: [str(i) for i, _ in customers],
+            schema.CUTOFF: pd.to_datetime([c.as_of for _, c in customers]),
+        }
+    )
+    return frame, as_of
+
+
+def feature_frame(scorer: Scorer, customers: Sequence[CustomerIn]) -> pd.DataFrame:
+    """One row per customer, in request order, with internal ids '0', '1', ... as customer_id."""
+    columns = frame_columns(scorer.model)
+    groups: dict[tuple[str, ...], list[tuple[int, CustomerIn]]] = defaultdict(list)
+    given: list[dict[str, object]] = []
+    for i, customer in enumerate(customers):
+        if customer.features is not None:
+            row: dict[str, object] = {c: math.nan for c in columns}
+            row.update({k: (math.nan if v is None else v) for k, v in customer.features.items()})
+            row[schema.CUSTOMER_ID] = str(i)
+            row[schema.LIFECYCLE_STAGE] = customer.lifecycle_stage
+            given.append(row)
+        else:
+            groups[_optional_columns(customer)].append((i, customer))
+    parts = [pd.DataFrame(given, columns=columns)] if given else []
+    for optional, members in groups.items():
+        log, as_of = _log_frame(members, optional)
+        parts.append(scorer.features_from_transactions(log, as_of)[columns])
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    order = np.argsort(frame[schema.CUSTOMER_ID].astype(int).to_numpy(), kind="stable")
+    frame = frame.iloc[order].reset_index(drop=True)
+    for c in columns[2:]:
+        frame[c] = frame[c].astype(float)
+    return frame
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def predict(
+    scorer: Scorer, customers: Sequence[CustomerIn], top_k: int
+) -> list[CustomerPrediction]:
+    """Predictions with the top_k value drivers per customer, in request order."""
+    if not customers:
+        return []
+    features = feature_frame(scorer, customers)
+    scored = scorer.score(features, top_k=max(top_k, 1))
+    assert scored.explanation is not None
+    p = scored.predictions
+    names = scored.explanation.feature_names
+    infos = scorer.infos
+    rows = np.arange(len(p))[:, None]
+    index = scored.driver_index[:, :top_k]
+    contrib = scored.explanation.contributions[rows, index].tolist()
+    values = scored.explanation.feature_values[rows, index].tolist()
+    index_list = index.tolist()
+    present = [f for f in range(len(FEATURE_FAMILIES)) if scorer._family_matrix[:, f].any()]
+    family_values = scored.family_contributions[:, present].tolist()
+    cols = {c: p[c].tolist() for c in p.columns}
+    base = scored.explanation.base_value.tolist()
+    horizon = scorer.model.spec.horizon_days
+    out = []
+    for i, customer in enumerate(customers):
+        drivers = [
+            Driver.model_construct(
+                feature=names[j],
+                label=infos[j].label,
+                family=infos[j].family,
+                value=_none_if_nan(v),
+                contribution=c,
+            )
+            for j, c, v in zip(index_list[i], contrib[i], values[i], strict=True)
+        ]
+        families = sorted(
+            (
+                FamilyDriver.model_construct(family=FEATURE_FAMILIES[f], contribution=v)
+                for f, v in zip(present, family_values[i], strict=True)
+            ),
+            key=lambda d: -abs(d.contribution),
+        )
+        out.append(
+            CustomerPrediction.model_construct(
+                customer_id=customer.customer_id,
+                as_of=customer.as_of,
+                horizon_days=horizon,
+                predicted_value=cols["predicted_value"][i],
+                value_p10=cols["value_p10"][i],
+                value_p90=cols["value_p90"][i],
+                churn_probability=cols["churn_probability"][i],
+                value_at_risk=cols["value_at_risk"][i],
+                spend_if_active=cols["spend_if_active"][i],
+                historical_value=cols[schema.HISTORICAL_VALUE][i],
+                lifecycle_stage=cols[schema.LIFECYCLE_STAGE][i],
+                value_tier=cols["value_tier"][i],
+                base_value=base[i],
+                drivers=drivers,
+                families=families,
+                model_version=scorer.version,
+            )
+        )
+    return out
+
+
+def explain(scorer: Scorer, customers: Sequence[CustomerIn]) -> ExplainResponse:
+    """Full SHAP vectors per customer: value (currency) and churn (log-odds of the booster)."""
+    features = feature_frame(scorer, customers)
+    value = scorer.model.explain_value(features, num_threads=scorer.num_threads)
+    churn = scorer.model.explain_churn(features, num_threads=scorer.num_threads)
+    names = value.feature_names
+    out = []
+    for i, customer in enumerate(customers):
+        vc, cc = value.contributions[i].tolist(), churn.contributions[i].tolist()
+        out.append(
+            CustomerExplanation(
+                customer_id=customer.customer_id,
+                feature_values={
+                    n: _none_if_nan(x)
+                    for n, x in zip(names, value.feature_values[i].tolist(), strict=True)
+                },
+                value=ShapVector(
+                    scale=value.scale,
+                    base_value=float(value.base_value[i]),
+                    prediction=float(value.base_value[i] + value.contributions[i].sum()),
+                    contributions=dict(zip(names, vc, strict=True)),
+                ),
+                churn=ShapVector(
+                    scale=churn.scale,
+                    base_value=float(churn.base_value[i]),
+                    prediction=float(churn.base_value[i] + churn.contributions[i].sum()),
+                    contributions=dict(zip(names, cc, strict=True)),
+                ),
+            )
+        )
+    return ExplainResponse(model_version=scorer.version, customers=out)
+
+
+def model_info(scorer: Scorer) -> ModelInfo:
+    """What GET /model returns: version, training window, horizon, features, metrics."""
+    loaded, spec = scorer.loaded, scorer.model.spec
+    return ModelInfo(
+        name=loaded.name,
+        version=loaded.version,
+        alias=loaded.alias,
+        run_id=loaded.run_id,
+        horizon_days=spec.horizon_days,
+        training_window=spec.training_window.model_dump(mode="json"),
+        trained_at=spec.trained_at,
+        feature_names=list(spec.feature_names),
+        input_features=list(scorer.model.input_features),
+        feature_config=spec.feature_config.model_dump(mode="json"),
+        tier_thresholds=spec.tier_thresholds.model_dump(),
+        validation_metrics=spec.validation_metrics,
+        fingerprint=spec.fingerprint(),
+    )

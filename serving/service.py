@@ -1,0 +1,133 @@
+"""The BentoML service: `bentoml serve clv.serving.service:CLVService` (or `clv serve`).
+
+At start-up each worker loads the composite model from the MLflow registry by alias (or pinned
+version; see `config.ServingSettings`), checks its feature contract and refuses to start when
+either fails. Endpoints:
+
+- POST /predict  value, interval, churn, value at risk, tier and top drivers per customer
+                 (adaptive batching: concurrent requests are scored together)
+- POST /explain  full SHAP vectors per customer, for value (currency) and churn (log-odds)
+- GET  /model    the served version, training window, horizon, features and metrics
+- BentoML's own: /livez, /readyz, /metrics (Prometheus), / (OpenAPI page), /docs.json
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Final
+
+import bentoml
+from fastapi import FastAPI
+
+from . import handlers
+from .auth import GuardMiddleware
+from .config import ServingSettings
+from .schemas import (
+    CustomerIn,
+    CustomerPrediction,
+    ExplainResponse,
+    ModelInfo,
+    PredictRequest,
+    RequestPolicy,
+    set_policy,
+)
+from .scoring import Scorer
+
+logger = logging.getLogger(__name__)
+
+# Customers per adaptive batch; a request is never split across batches below this size.
+MAX_ADAPTIVE_BATCH: Final = 4000
+# Requests are refused (503) only when the dispatcher predicts they would wait this long.
+MAX_LATENCY_MS: Final = 10_000
+# Request latency histogram buckets (seconds): the default starts at 5 ms, too coarse here.
+LATENCY_BUCKETS: Final = [
+    0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
+    0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+]  # fmt: skip
+
+model_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+
+class ServiceStartupError(RuntimeError):
+    """The service cannot serve: no such model, or a model whose feature spec does not match."""
+
+
+def load_scorer(settings: ServingSettings) -> Scorer:
+    """The registry model named by the settings, contract-checked; ServiceStartupError if not."""
+    from clv.models.registry import ModelNotFoundError, load_clv_model
+
+    from .scoring import ModelContractError
+
+    try:
+        loaded = load_clv_model(
+            alias=settings.model_alias, name=settings.model_name, version=settings.model_version
+        )
+        return Scorer(loaded, num_threads=1)
+    except (ModelNotFoundError, ModelContractError) as exc:
+        raise ServiceStartupError(f"cannot start the clv service: {exc}") from exc
+
+
+@bentoml.service(
+    name="clv",
+    workers=1,
+    threads=1,
+    traffic={"timeout": 60},
+    metrics={"enabled": True, "namespace": "clv", "duration": {"buckets": LATENCY_BUCKETS}},
+)
+@bentoml.asgi_app(model_app, path="/")
+class CLVService:
+    """Customer lifetime value and churn, with SHAP value drivers."""
+
+    def __init__(self) -> None:
+        # LightGBM/OpenMP: one thread per worker (a busy neighbour makes threads 400x slower).
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        logging.getLogger("clv.features.transactions").setLevel(logging.WARNING)
+        self.settings = ServingSettings.from_env()
+        try:
+            self.scorer = load_scorer(self.settings)
+        except ServiceStartupError as exc:
+            logger.error("%s", exc)
+            raise
+        set_policy(
+            RequestPolicy(
+                max_customers=self.settings.max_batch,
+                max_transactions=self.settings.max_transactions,
+                input_features=tuple(self.scorer.model.input_features),
+                zero_amount_is_purchase=not self.scorer.model.spec.feature_config.drop_zero_amounts,
+            )
+        )
+        logger.info(
+            "serving model %s version %s (alias %s)",
+            self.scorer.loaded.name,
+            self.scorer.version,
+            self.scorer.loaded.alias,
+        )
+
+    @bentoml.api(
+        route="/predict",
+        input_spec=PredictRequest,
+        batchable=True,
+        batch_dim=0,
+        max_batch_size=MAX_ADAPTIVE_BATCH,
+        max_latency_ms=MAX_LATENCY_MS,
+    )
+    def predict(self, customers: list[CustomerIn]) -> list[CustomerPrediction]:
+        """Predicted value over the horizon (P10/P90), churn probability, value at risk,
+        historical value, lifecycle stage, value tier and the top value drivers (currency)
+        for each customer: raw transactions with as_of, or precomputed features."""
+        return handlers.predict(self.scorer, customers, self.settings.top_drivers)
+
+    @bentoml.api(route="/explain", input_spec=PredictRequest)
+    def explain(self, customers: list[CustomerIn]) -> ExplainResponse:
+        """Full SHAP vectors and base values per customer: value (currency, sums to
+        predicted_value) and churn (log-odds of the churn booster, sums to its margin)."""
+        return handlers.explain(self.scorer, customers)
+
+    @model_app.get("/model", response_model=ModelInfo)
+    def model(self) -> ModelInfo:
+        """The served model: version, training window, horizon, features, validation metrics."""
+        return handlers.model_info(self.scorer)
+
+
+CLVService.add_asgi_middleware(GuardMiddleware)

@@ -1,0 +1,117 @@
+"""A temporary MLflow store for report tests, and the CDNOW sample as a small transaction file.
+
+`report_store` registers `small_model` twice:
+- `clv@champion`: its run carries an evaluation predictions table (actual labels of
+  `small_panel`'s latest cutoff next to the model's and the baseline's predictions) and metrics;
+- `clv@bare`: its run carries the model only, as a run from before evaluation was logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from clv.features import schema
+from clv.features.datasets import cdnow_master_path, cdnow_sample_ids
+from clv.models.registry import log_clv_model, register_clv_model, set_alias
+from clv.training.artifacts import (
+    BASELINE_CHURN_PROBABILITY,
+    BASELINE_VALUE,
+    EVALUATION_COLUMNS,
+    EVALUATION_METRICS,
+    EVALUATION_PREDICTIONS,
+)
+from clv.training.metrics import churn_metrics, value_metrics
+
+
+def evaluation_predictions(model, panel: pd.DataFrame) -> pd.DataFrame:
+    """EVALUATION_COLUMNS for the labelled rows of `panel` at its latest cutoff."""
+    rows = panel[panel[schema.CUTOFF] == panel[schema.CUTOFF].max()].reset_index(drop=True)
+    predicted = model.predict(rows)
+    horizon = model.spec.horizon_days
+    frame = rows[
+        [
+            schema.CUSTOMER_ID,
+            schema.CUTOFF,
+            schema.LIFECYCLE_STAGE,
+            schema.HISTORICAL_VALUE,
+            schema.FUTURE_SPEND,
+            schema.CHURNED,
+        ]
+    ].copy()
+    for column in (
+        "predicted_value",
+        "value_p10",
+        "value_p90",
+        "churn_probability",
+        "value_at_risk",
+        "value_tier",
+    ):
+        frame[column] = predicted[column].to_numpy()
+    frame[BASELINE_VALUE] = model.baseline.predict_value(rows, horizon)
+    frame[BASELINE_CHURN_PROBABILITY] = np.clip(
+        model.baseline.probability_no_purchase(rows, horizon), 0.0, 1.0
+    )
+    return frame[list(EVALUATION_COLUMNS)]
+
+
+def _metrics(frame: pd.DataFrame, value: str, churn: str) -> dict[str, float]:
+    return {
+        **value_metrics(frame[schema.FUTURE_SPEND], frame[value]),
+        **churn_metrics(frame[schema.CHURNED], frame[churn]),
+    }
+
+
+@pytest.fixture(scope="session")
+def report_store(tmp_path_factory, small_model, small_panel) -> str:
+    """Tracking URI of a temporary store with `clv@champion` (evaluated) and `clv@bare`."""
+    root = tmp_path_factory.mktemp("report-mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    previous = mlflow.get_tracking_uri() if os.environ.get("MLFLOW_TRACKING_URI") else None
+    mlflow.set_tracking_uri(uri)
+    try:
+        experiment = mlflow.create_experiment("reports", artifact_location=(root / "a").as_uri())
+        with mlflow.start_run(experiment_id=experiment):
+            info = log_clv_model(small_model, small_panel.head(5))
+            table = evaluation_predictions(small_model, small_panel)
+            metrics = {
+                "model": _metrics(table, "predicted_value", "churn_probability"),
+                "baseline": _metrics(table, BASELINE_VALUE, BASELINE_CHURN_PROBABILITY),
+            }
+            files = root / "evaluation"
+            files.mkdir()
+            table.to_parquet(files / Path(EVALUATION_PREDICTIONS).name)
+            (files / Path(EVALUATION_METRICS).name).write_text(json.dumps(metrics))
+            mlflow.log_artifacts(str(files), artifact_path=str(Path(EVALUATION_PREDICTIONS).parent))
+        set_alias(register_clv_model(info.model_uri), "champion")
+        with mlflow.start_run(experiment_id=experiment):
+            bare = log_clv_model(small_model, small_panel.head(5))
+        set_alias(register_clv_model(bare.model_uri), "bare")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    return uri
+
+
+@pytest.fixture
+def tracking(report_store, monkeypatch) -> str:
+    """Point MLflow (library and CLI) at `report_store` for one test."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", report_store)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(report_store)
+    yield report_store
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def sample_csv(tmp_path_factory) -> Path:
+    """The CDNOW master log of the 2,357 sample customers (columns customer_id, date, ...)."""
+    frame = pd.read_csv(cdnow_master_path(), dtype={"customer_id": str})
+    frame = frame[frame["customer_id"].isin(set(cdnow_sample_ids()))]
+    path = tmp_path_factory.mktemp("report-data") / "cdnow_sample.csv"
+    frame.to_csv(path, index=False)
+    return path

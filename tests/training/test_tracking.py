@@ -1,0 +1,175 @@
+"""MLflow tracking: store checks, provenance, and what a run logs (real SQLite store)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from clv.features import schema
+from clv.training import tracking
+from clv.training.artifacts import (
+    BASELINE_CHURN_PROBABILITY,
+    BASELINE_VALUE,
+    EVALUATION_COLUMNS,
+    EVALUATION_METRICS,
+    EVALUATION_PREDICTIONS,
+)
+from clv.training.config import TrainingConfig
+from clv.training.metrics import churn_metrics, value_metrics
+from clv.training.tracking import TrackingStoreError
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path: Path):
+    """A fresh SQLite store as the process's tracking URI; the previous setting comes back."""
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    (tmp_path / "store").mkdir()
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield uri
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def test_file_hash_is_streamed_sha256(tmp_path: Path) -> None:
+    data = os.urandom(300_000)
+    path = tmp_path / "tx.csv"
+    path.write_bytes(data)
+    expected = hashlib.sha256(data).hexdigest()
+    assert tracking.file_sha256(path) == expected
+    assert tracking.file_sha256(path, chunk_bytes=1000) == expected
+
+
+def test_folder_hash_changes_with_any_file(tmp_path: Path) -> None:
+    (tmp_path / "part").mkdir()
+    (tmp_path / "part" / "a.parquet").write_bytes(b"a")
+    (tmp_path / "part" / "b.parquet").write_bytes(b"b")
+    before = tracking.file_sha256(tmp_path / "part")
+    (tmp_path / "part" / "b.parquet").write_bytes(b"c")
+    assert tracking.file_sha256(tmp_path / "part") != before
+
+
+def test_git_state_inside_and_outside_a_checkout(tmp_path: Path) -> None:
+    outside = tracking.git_state(tmp_path)
+    assert outside == tracking.GitState("unknown", None)
+    here = tracking.git_state()
+    if here.commit != "unknown":  # an installed (non-editable) package has no checkout
+        assert len(here.commit) == 40 and int(here.commit, 16) >= 0
+        assert here.dirty in (True, False)
+
+
+def test_flatten_nested_settings() -> None:
+    flat = tracking.flatten(TrainingConfig(horizon_days=90).model_dump(mode="json"))
+    assert flat["horizon_days"] == "90"
+    assert flat["params.churn.learning_rate"] == "0.03"
+    assert json.loads(flat["feature_config.windows_days"]) == [30, 90, 180, 365]
+    assert flat["cutoff"] == "None"
+
+
+def test_store_in_a_missing_folder_is_refused(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'nope' / 'mlflow.db'}"
+    with pytest.raises(TrackingStoreError, match=r"nope does not exist.*MLFLOW_TRACKING_URI"):
+        tracking.check_tracking_store(uri)
+    assert not (tmp_path / "nope").exists()
+
+
+def test_unreachable_server_fails_fast() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    before = dict(os.environ)
+    start = time.monotonic()
+    with pytest.raises(TrackingStoreError, match="connection refused.*MLFLOW_TRACKING_URI"):
+        tracking.check_tracking_store(f"http://127.0.0.1:{port}")
+    assert time.monotonic() - start < 15
+    assert dict(os.environ) == before  # the quick-retry settings were temporary
+
+
+def test_experiment_artifacts_live_beside_the_database(sqlite_uri: str, tmp_path: Path) -> None:
+    assert tracking.check_tracking_store() == sqlite_uri
+    first = tracking.ensure_experiment("demo")
+    assert tracking.ensure_experiment("demo") == first
+    location = mlflow.get_experiment(first).artifact_location
+    assert location == (tmp_path / "store" / tracking.SQLITE_ARTIFACT_FOLDER).as_uri()
+
+
+def _predictions(model, panel: pd.DataFrame) -> pd.DataFrame:
+    """EVALUATION_COLUMNS for the panel's latest cutoff, with the model's own baseline."""
+    rows = panel[panel[schema.CUTOFF] == panel[schema.CUTOFF].max()].reset_index(drop=True)
+    out = model.predict(rows)
+    horizon = model.spec.horizon_days
+    frame = rows[[schema.CUSTOMER_ID, schema.CUTOFF, schema.FUTURE_SPEND, schema.CHURNED]].copy()
+    for column in [c for c in EVALUATION_COLUMNS if c in out.columns and c not in frame]:
+        frame[column] = out[column].to_numpy()
+    frame[BASELINE_VALUE] = np.asarray(model.baseline.predict_value(rows, horizon), dtype=float)
+    frame[BASELINE_CHURN_PROBABILITY] = np.clip(
+        np.asarray(model.baseline.probability_no_purchase(rows, horizon), dtype=float), 0, 1
+    )
+    return frame[list(EVALUATION_COLUMNS)]
+
+
+def _metrics(frame: pd.DataFrame, value: str, churn: str) -> dict[str, float]:
+    return value_metrics(frame[schema.FUTURE_SPEND], frame[value]) | churn_metrics(
+        frame[schema.CHURNED], frame[churn]
+    )
+
+
+def test_a_run_logs_params_metrics_tags_artifacts_and_the_model(
+    sqlite_uri: str, small_model, small_panel
+) -> None:
+    from clv.features.transactions import CleaningReport
+
+    predictions = _predictions(small_model, small_panel)
+    metrics = {
+        "model": _metrics(predictions, "predicted_value", "churn_probability"),
+        "baseline": _metrics(predictions, BASELINE_VALUE, BASELINE_CHURN_PROBABILITY),
+    }
+    config = TrainingConfig(horizon_days=273, seed=7)
+    window = {"first_date": pd.Timestamp("1997-01-01").date(), "training_cutoffs": []}
+    report = CleaningReport(rows_read=10, rows_kept=9, dropped={"missing amount": 1})
+    experiment = tracking.ensure_experiment("t")
+    with mlflow.start_run(experiment_id=experiment) as run:
+        tracking.log_provenance(config, window, "abc123", report, tracking.GitState("f00", True))
+        tracking.log_features(small_model)
+        tracking.log_evaluation(metrics, predictions, {"evaluation/deciles.json": pd.DataFrame()})
+        info = tracking.log_model_and_metrics(small_model, small_panel.head(5), metrics)
+
+    logged = mlflow.get_run(run.info.run_id)
+    params, tags = logged.data.params, logged.data.tags
+    assert params["seed"] == "7" and params["horizon_days"] == "273"
+    assert params["params.spend.min_data_in_leaf"] == "20"
+    assert params["data.first_date"] == "1997-01-01"
+    assert params["data.sha256"] == "abc123" and params["data.rows_kept"] == "9"
+    assert params["n_features"] == str(len(small_model.spec.feature_names))
+    assert tags["git.commit"] == "f00" and tags["git.dirty"] == "true"
+    assert tags["data.sha256"] == "abc123"
+    assert logged.data.metrics["model.spearman"] == pytest.approx(metrics["model"]["spearman"])
+    assert logged.data.metrics["baseline.brier"] == pytest.approx(metrics["baseline"]["brier"])
+
+    files = {
+        a.path
+        for folder in ("evaluation", "plots", "data", "model")
+        for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, folder)
+    }
+    assert {EVALUATION_PREDICTIONS, EVALUATION_METRICS, tracking.PLOT_LIFT} <= files
+    assert {tracking.PLOT_CALIBRATION, tracking.CLEANING_REPORT, tracking.FEATURE_LIST} <= files
+    assert "evaluation/deciles.json" not in files  # empty tables are skipped
+    local = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path=EVALUATION_PREDICTIONS
+    )
+    pd.testing.assert_frame_equal(pd.read_parquet(local), predictions, check_dtype=False)
+    stored = mlflow.artifacts.load_dict(f"{logged.info.artifact_uri}/{EVALUATION_METRICS}")
+    assert set(stored) == {"model", "baseline"}
+    assert stored["model"] == pytest.approx(metrics["model"])
+    # The metrics are linked to the logged model too (MLflow 3 LoggedModel).
+    model_metrics = {m.key: m.value for m in mlflow.get_logged_model(info.model_id).metrics}
+    assert model_metrics["model.roc_auc"] == pytest.approx(metrics["model"]["roc_auc"])
