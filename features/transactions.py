@@ -185,13 +185,21 @@ def _never_blank(source_type: str) -> bool:
     return _is_numeric(source_type) or source_type in _TEMPORAL_TYPES
 
 
+_TEXT_COLUMNS = (schema.CUSTOMER_ID, schema.ORDER_ID, schema.PRODUCT, schema.CHANNEL)
+
+
 def _typed_select(
-    resolved: dict[str, str], timestamp_format: str | None, types: dict[str, str] | None = None
+    resolved: dict[str, str],
+    timestamp_format: str | None,
+    types: dict[str, str] | None = None,
+    trimmed: frozenset[str] = frozenset(),
 ) -> str:
     """SELECT list that casts each source column to its contract type, with error flags.
 
     `types` (source column -> DuckDB type) lets typed sources (Parquet, frames) skip the
-    text round trip; the values and flags are the same as for text columns.
+    text round trip; `trimmed` names text columns known to hold no blank value and no value
+    with surrounding spaces, read as they are. The values and flags are the same either way.
+    While `trimmed` is empty, `_untrimmed_<column>` flags count the values that need trimming.
     """
     types = types or {}
 
@@ -208,6 +216,8 @@ def _typed_select(
         src = _quote(resolved[column])
         if _never_blank(kind(column)):
             return f"CAST({src} AS VARCHAR)"
+        if column in trimmed and kind(column) == "VARCHAR":
+            return src
         return f"NULLIF(TRIM(CAST({src} AS VARCHAR)), '')"
 
     cid = schema.CUSTOMER_ID
@@ -240,7 +250,21 @@ def _typed_select(
     for column in (schema.ORDER_ID, schema.PRODUCT, schema.CHANNEL):
         if column in resolved:
             parts.append(f"{text(column)} AS {column}")
+    if not trimmed:
+        for column in _trimmable(resolved, types):
+            src = _quote(resolved[column])
+            parts.append(
+                f"({src} IS NOT NULL AND ({src} = '' OR {src} <> TRIM({src}))) "
+                f"AS _untrimmed_{column}"
+            )
     return ",\n    ".join(parts)
+
+
+def _trimmable(resolved: dict[str, str], types: dict[str, str]) -> list[str]:
+    """Text columns read from VARCHAR sources (whose values may need trimming)."""
+    return [
+        c for c in _TEXT_COLUMNS if c in resolved and types.get(resolved[c], "VARCHAR") == "VARCHAR"
+    ]
 
 
 def _raise_first_bad(
@@ -279,6 +303,8 @@ def _validate(
         + "\nFROM raw_transactions"
     )
     has_quantity = schema.QUANTITY in resolved
+    trimmable = _trimmable(resolved, types)
+    untrimmed = ", ".join([f"COUNT(*) FILTER (WHERE _untrimmed_{c})" for c in trimmable] + ["0"])
     has_id = "customer_id IS NOT NULL"
     has_id_ts = has_id + " AND timestamp IS NOT NULL"
     try:
@@ -292,15 +318,24 @@ def _validate(
                 COUNT(*) FILTER (WHERE customer_id IS NULL),
                 COUNT(*) FILTER (WHERE {has_id} AND timestamp IS NULL),
                 COUNT(*) FILTER (WHERE {has_id_ts} AND amount IS NULL),
-                COUNT(*) FILTER (WHERE {has_id_ts} AND amount = 0)
+                COUNT(*) FILTER (WHERE {has_id_ts} AND amount = 0),
+                {untrimmed}
             FROM typed_transactions"""
         ).fetchall()[0]
     except duckdb.Error as exc:
         raise TransactionLogError(f"cannot read {where}: {exc}", field="--transactions") from exc
     assert counts is not None
     n, ts_bad, amount_bad, amount_inf, quantity_bad, null_id, ts_missing, amount_missing, zero = (
-        int(c) for c in counts
+        int(c) for c in counts[:9]
     )
+    clean_text = frozenset(c for c, k in zip(trimmable, counts[9:], strict=False) if k == 0)
+    if clean_text:
+        # Nothing to trim in these columns: later scans read them as they are (cheaper).
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW typed_transactions AS SELECT\n    "
+            + _typed_select(resolved, columns.timestamp_format, types, clean_text)
+            + "\nFROM raw_transactions"
+        )
     if n == 0:
         raise TransactionLogError(f"{where} has no rows", field="--transactions")
     src_ts, src_amt = resolved[schema.TIMESTAMP], resolved[schema.AMOUNT]

@@ -59,6 +59,7 @@ class CustomerBase:
     log_first_date: date
     log_last_date: date
     has_actuals: bool
+    bundled: bool = False  # read from the bundled CDNOW log (no log was given)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Evaluation:
     predictions: pd.DataFrame
     source: str
     held_out: bool
+    from_run: bool = False  # the training run's own table (its metrics are the model card's)
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ def customer_base(
         log_first_date=first,
         log_last_date=last,
         has_actuals=has_actuals,
+        bundled=bundled,
     )
 
 
@@ -254,6 +257,7 @@ def gather(
             table,
             f"held-out customers of the training run ({EVALUATION_PREDICTIONS})",
             held_out=True,
+            from_run=True,
         )
         note = ""
     elif base.has_actuals:

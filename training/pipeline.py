@@ -72,7 +72,9 @@ def check_data(log: TransactionLog, config: TrainingConfig) -> None:
         )
 
 
-def input_example(log: TransactionLog, result: EvaluationResult, config: TrainingConfig) -> Any:
+def input_example(
+    log: TransactionLog, result: EvaluationResult, config: TrainingConfig
+) -> pd.DataFrame:
     """A few evaluated customers' feature rows, as serving would send them."""
     pairs = result.predictions[[schema.CUSTOMER_ID, schema.CUTOFF]].head(5)
     return build_features(log, pairs, config.feature_config)
@@ -97,6 +99,7 @@ def run_training(
     TransactionLogError or TrainingDataError on bad input, before anything is logged.
     """
     uri = tracking.check_tracking_store()
+    experiment_id = tracking.ensure_experiment(experiment, uri)
     logger.info("tracking to %s (experiment '%s')", uri, experiment)
     git = tracking.git_state()
     if isinstance(source, TransactionLog):
@@ -114,7 +117,6 @@ def run_training(
     result = evaluate(log, config)
     model = result.model.with_spec(code_version=git.commit, data_hash=data_hash)
     example = input_example(log, result, config)
-    experiment_id = tracking.ensure_experiment(experiment, uri)
 
     with mlflow.start_run(experiment_id=experiment_id) as run:
         run_id = run.info.run_id

@@ -127,3 +127,40 @@ def test_existing_output_survives_a_failed_run(tmp_path: Path, log_csv: Path) ->
     result = _run("--transactions", str(log_csv), "--cutoff", "2030-01-01", "--output", str(out))
     assert result.exit_code == 2
     assert out.read_bytes() == b"previous result"
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        ("cust,timestamp,amount\n1,2024-01-01,3\n", [], "column 'customer_id' for customer_id"),
+        ("customer_id,timestamp,amount\n1,someday,3\n", [], "'timestamp'"),
+        ("customer_id,timestamp,amount\n1,2024-01-01,x\n", [], "not numbers"),
+        ("", [], "transaction file is empty"),
+        ("customer_id,timestamp,amount\n", [], "has no rows"),
+        ("customer_id,timestamp,amount\n1,2024-01-01,3\n", ["--horizon-days", "0"], "positive"),
+    ],
+)
+def test_bad_files_exit_2_and_write_nothing(
+    tmp_path: Path, content: str, args: list[str], message: str
+) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_text(content)
+    out = tmp_path / "out" / "features.parquet"
+    result = _run(
+        "--transactions", str(path), "--cutoff", "2024-01-01", "--output", str(out), *args
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not out.exists() and not [p for p in out.parent.glob("*") if p.is_file()]
+
+
+def test_missing_or_unsupported_transaction_file_exits_2(tmp_path: Path) -> None:
+    out = tmp_path / "features.parquet"
+    for name, message in (("nope.csv", "not found"), ("tx.xlsx", "unsupported file type")):
+        if name.endswith(".xlsx"):
+            (tmp_path / name).write_text("x")
+        result = _run(
+            "--transactions", str(tmp_path / name), "--cutoff", "2024-01-01", "--output", str(out)
+        )
+        assert result.exit_code == 2 and message in result.output
+    assert not out.exists()

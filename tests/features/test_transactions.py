@@ -144,3 +144,78 @@ def test_no_usable_rows(tmp_path: Path) -> None:
     path = _write_csv(tmp_path, "customer_id,timestamp,amount\n,2024-01-01,3\n")
     with pytest.raises(TransactionLogError, match="no usable rows"):
         transactions.load_transactions(path)
+
+
+def test_timestamp_format_mismatch_names_the_format(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path, "customer_id,timestamp,amount\n1,2024-01-01,3\n")
+    with pytest.raises(
+        TransactionLogError, match=r"in format '%Y%m%d'.*'2024-01-01' at data row 1"
+    ):
+        transactions.load_transactions(path, ColumnMapping(timestamp_format="%Y%m%d"))
+
+
+def test_empty_parquet_file(tmp_path: Path, tiny_log: pd.DataFrame) -> None:
+    tiny_log.iloc[:0].to_parquet(tmp_path / "tx.parquet")
+    with pytest.raises(TransactionLogError, match="no rows"):
+        transactions.load_transactions(tmp_path / "tx.parquet")
+
+
+def test_typed_parquet_columns_read_like_text(tmp_path: Path) -> None:
+    """Integer ids, DATE days, integer amounts in Parquet: the same log as the text version."""
+    frame = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 2],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-02"]).date,
+            "amount": [10, -4, 7],
+            "order_id": [100, 101, 102],
+        }
+    )
+    frame.to_parquet(tmp_path / "tx.parquet")
+    frame.to_csv(tmp_path / "tx.csv", index=False)
+    typed = transactions.load_transactions(tmp_path / "tx.parquet")
+    text = transactions.load_transactions(tmp_path / "tx.csv")
+    query = "SELECT * FROM transactions ORDER BY customer_id, timestamp"
+    pd.testing.assert_frame_equal(typed.con.execute(query).df(), text.con.execute(query).df())
+    assert typed.report == text.report and typed.n_customers == 2
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_nan_or_infinite_amount_in_parquet(tmp_path: Path, bad: float) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "customer_id": ["a", "b"],
+            "timestamp": pa.array(pd.to_datetime(["2024-01-01"] * 2)),
+            "amount": pa.array([1.0, bad], from_pandas=False),  # a real NaN, not a null
+        }
+    )
+    pq.write_table(table, tmp_path / "tx.parquet")
+    with pytest.raises(TransactionLogError, match="'amount'.*NaN or infinite.*data row 2"):
+        transactions.load_transactions(tmp_path / "tx.parquet")
+
+
+def test_non_numeric_amount_in_parquet_text_column(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"customer_id": ["a"], "timestamp": ["2024-01-01"], "amount": ["twelve"]})
+    frame.to_parquet(tmp_path / "tx.parquet")
+    with pytest.raises(TransactionLogError, match="'amount'.*not numbers.*'twelve'"):
+        transactions.load_transactions(tmp_path / "tx.parquet")
+
+
+def test_ids_are_trimmed_and_blank_ids_dropped_in_parquet(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", " a ", "  ", "b"],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-02", "2024-01-03"]),
+            "amount": [1.0, 2.0, 3.0, 4.0],
+            "product": ["p", "p ", "q", ""],
+        }
+    )
+    frame.to_parquet(tmp_path / "tx.parquet")
+    log = transactions.load_transactions(tmp_path / "tx.parquet")
+    assert log.n_customers == 2 and log.report.dropped["missing customer id"] == 1
+    rows = log.con.execute(
+        "SELECT customer_id, product FROM transactions ORDER BY timestamp"
+    ).fetchall()
+    assert rows == [("a", "p"), ("a", "p"), ("b", None)]

@@ -127,3 +127,37 @@ def test_number_formats() -> None:
     assert money(float("nan")) == "–"
     assert axis_money(250_000) == "250k"
     assert axis_money(50) == "50"
+
+
+def test_model_card_warns_when_the_base_is_not_the_models_own_data(
+    small_model, small_features
+) -> None:
+    from datetime import date
+
+    from clv.models.registry import LoadedModel
+    from clv.reports.data import CustomerBase, ReportData
+    from clv.reports.sections import model_card
+
+    base = CustomerBase(
+        features=small_features,
+        predictions=small_model.predict(small_features),
+        as_of=date(1997, 9, 30),
+        source="the bundled CDNOW master log",
+        log_first_date=date(1997, 1, 1),
+        log_last_date=date(1998, 6, 30),
+        has_actuals=False,
+        bundled=True,
+    )
+    data = ReportData(
+        loaded=LoadedModel(small_model, "clv", "3", "champion", "run1", "models:/clv/3"),
+        base=base,
+        evaluation=None,
+        evaluation_note="none",
+        metrics={},
+        metrics_source="the model spec",
+        run_params={"data.source": "/data/shop.parquet", "data.n_train_customers": "1200"},
+    )
+    html = "\n".join(model_card(data).blocks)
+    assert "trained on /data/shop.parquet" in html
+    assert "1,200 in training" in html
+    assert "carries no validation metrics" in html

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-EXAMPLES_PER_OPERATION = 40
+EXAMPLES_PER_OPERATION = 60
 
 
 @pytest.fixture(scope="module")

@@ -173,3 +173,35 @@ def test_a_run_logs_params_metrics_tags_artifacts_and_the_model(
     # The metrics are linked to the logged model too (MLflow 3 LoggedModel).
     model_metrics = {m.key: m.value for m in mlflow.get_logged_model(info.model_id).metrics}
     assert model_metrics["model.roc_auc"] == pytest.approx(metrics["model"]["roc_auc"])
+
+
+def test_a_failure_while_logging_leaves_a_failed_run_and_nothing_registered(
+    sqlite_uri: str, small_model, small_panel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clv.features.datasets import CDNOW_COLUMNS, cdnow_master_path
+    from clv.features.transactions import load_transactions
+    from clv.training import pipeline
+    from clv.training.evaluate import EvaluationResult
+
+    predictions = _predictions(small_model, small_panel)
+    metrics = {"model": {"spearman": 0.5}, "baseline": {"spearman": 0.4}}
+    result = EvaluationResult(
+        metrics=metrics,
+        model=small_model,
+        predictions=predictions,
+        decile_table=pd.DataFrame(),
+        calibration_table=pd.DataFrame(),
+        window={"evaluation_cutoff": pd.Timestamp("1997-09-30").date(), "horizon_days": 273},
+    )
+    monkeypatch.setattr(pipeline, "evaluate", lambda log, config: result)
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tracking, "log_model_and_metrics", disk_full)
+    log = load_transactions(cdnow_master_path(), columns=CDNOW_COLUMNS)
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.run_training(log, TrainingConfig(horizon_days=273), promote=True, data_hash="h")
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert list(runs["status"]) == ["FAILED"]
+    assert mlflow.MlflowClient().search_registered_models() == []
