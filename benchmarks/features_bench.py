@@ -24,6 +24,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import date
@@ -96,14 +97,15 @@ def work_clv(path: Path, cutoff: date, output: Path, memory_limit: str | None) -
     from clv.features import build, transactions
     from clv.features.config import FeatureConfig
 
-    spill = output.parent / ".bench-spill"
-    with PeakRss() as rss:
+    spill = tempfile.TemporaryDirectory(prefix=".bench-spill-", dir=output.parent)
+    with spill, PeakRss() as rss:
         started, cpu = time.perf_counter(), time.process_time()
-        con = transactions.connect(memory_limit=memory_limit, temp_directory=str(spill))
+        con = transactions.connect(memory_limit=memory_limit, temp_directory=spill.name)
         log = transactions.load_transactions(path, con=con)
         loaded = time.perf_counter()
         query = build.panel_query(log, [cutoff], None, FeatureConfig())
         rows = con.execute(f"COPY ({query}) TO '{output}' (FORMAT PARQUET)").fetchall()[0][0]
+        con.close()
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu
     return {
@@ -185,9 +187,9 @@ def main() -> None:
         flush=True,
     )
     header = (
-        f"{'size':>5} {'rows':>12} {'customers':>10} {'wall s':>7} {'cpu s':>7} "
-        f"{'tx/s':>8} {'peak GiB':>8} | {'lifetimes s':>11} {'tx/s':>8} {'peak GiB':>8} "
-        f"{'speed-up':>8}"
+        f"{'size':>5} {'rows':>12} {'customers':>10} | clv: {'wall s':>6} {'cpu s':>6} "
+        f"{'tx/s':>7} {'peak GiB':>8} | lifetimes: {'wall s':>6} {'cpu s':>6} {'tx/s':>7} "
+        f"{'peak GiB':>8} | speed-up wall, cpu"
     )
     print(header, flush=True)
     for text in args.sizes:
@@ -205,17 +207,18 @@ def main() -> None:
             )
         n = ours["transactions"]
         line = (
-            f"{label(size):>5} {n:>12,} {ours['customers']:>10,} {ours['seconds']:>7.1f} "
-            f"{ours['cpu_seconds']:>7.1f} {n / ours['seconds'] / 1e6:>7.2f}M "
-            f"{ours['peak_rss'] / 2**30:>8.2f} | "
+            f"{label(size):>5} {n:>12,} {ours['customers']:>10,} | "
+            f"{ours['seconds']:>11.1f} {ours['cpu_seconds']:>6.1f} "
+            f"{n / ours['seconds'] / 1e6:>6.2f}M {ours['peak_rss'] / 2**30:>8.2f} | "
         )
         if theirs is None:
             line += f"skipped (above {args.lifetimes_max})"
         else:
             line += (
-                f"{theirs['seconds']:>11.1f} {n / theirs['seconds'] / 1e6:>7.2f}M "
-                f"{theirs['peak_rss'] / 2**30:>8.2f} "
-                f"{theirs['seconds'] / ours['seconds']:>7.1f}x"
+                f"{theirs['seconds']:>17.1f} {theirs['cpu_seconds']:>6.1f} "
+                f"{n / theirs['seconds'] / 1e6:>6.2f}M {theirs['peak_rss'] / 2**30:>8.2f} | "
+                f"{theirs['seconds'] / ours['seconds']:>5.1f}x, "
+                f"{theirs['cpu_seconds'] / ours['cpu_seconds']:.1f}x"
             )
         print(line, flush=True)
         checks = []

@@ -23,6 +23,11 @@ def report(
     model_alias: str = typer.Option(
         CHAMPION_ALIAS, "--model-alias", help="Registry alias of the model `clv` to report on."
     ),
+    model_version: str = typer.Option(
+        None,
+        "--model-version",
+        help="Registered version of `clv` to report on (instead of --model-alias).",
+    ),
     transactions_path: Path = typer.Option(
         None,
         "--transactions",
@@ -110,9 +115,11 @@ def report(
                 columns=columns,
                 as_of=date,
                 log_to_mlflow=log_to_mlflow,
+                version=model_version,
             )
         except ModelNotFoundError as exc:
-            raise CliUsageError(str(exc), "--model-alias") from None
+            option = "--model-version" if model_version else "--model-alias"
+            raise CliUsageError(str(exc), option) from None
     typer.echo(f"wrote {path}")
 
 

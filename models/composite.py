@@ -6,13 +6,15 @@ Parts (fitted by `clv.training.fit.fit_clv_model`, stored here):
 - spend booster: LightGBM regressor with a gamma loss (log link) of future spend, trained on
   customers who did buy within the horizon: the expected spend *if active*.
 - the classic BG/NBD + Gamma-Gamma model, whose outputs are extra input features.
-- a blend: predicted_value = value_scale * ((1 - w) * boosters' value + w * baseline value),
-  with the baseline weight w and the scale chosen by cross-validation on the training customers
-  (`clv.training.fit`); w = 0 and scale = 1 give the boosters alone.
+- a blend and recalibration: predicted_value = value_scale * ((1 - w) * boosters' value
+  + w * baseline value) ** value_power, with the baseline weight w, the power and the scale
+  chosen by cross-validation on the training customers (`clv.training.fit`); w = 0 and scale =
+  power = 1 give the boosters alone. The power (monotone: the ranking is unchanged) corrects
+  the boosters' shrinkage towards the mean, so each value decile's total comes out right.
 
 Outputs, in currency over the spec's horizon:
-    predicted_value = value_scale * ((1 - w) * (1 - churn_probability) * S + w * B), with S the
-                      spend booster's spend if active and B the baseline's expected value
+    predicted_value = value_scale * ((1 - w) * (1 - churn_probability) * S + w * B) ** power,
+                      with S the spend booster's spend if active and B the baseline's value
     spend_if_active = predicted_value / (1 - churn_probability)  (so the blend's identity holds:
                       predicted_value = (1 - churn_probability) * spend_if_active)
     value_at_risk   = churn_probability * spend_if_active   (value expected to leave with churn)
@@ -26,9 +28,10 @@ R = 1 - churn probability and S = spend if active (R0, S0 at the boosters' base 
 change R*S - R0*S0 splits exactly into (R - R0)(S + S0)/2 + (S - S0)(R + R0)/2, and each part is
 spread over the features in proportion to their contributions to that booster's margin
 (the secant slope of the link, so a feature's share has the sign of its margin contribution).
-With a blend, those contributions and the base are scaled by value_scale * (1 - w), and the
-baseline's share value_scale * w * B is the contribution of the feature `bgnbd_expected_value`
-(it is that feature's value, times a constant).
+With a blend, those contributions and the base are scaled by (1 - w), and the baseline's share
+w * B is the contribution of the feature `bgnbd_expected_value` (that feature's value times a
+constant). The recalibration v -> scale * v ** power then multiplies every contribution by its
+secant slope (f(v) - f(v0)) / (v - v0), and the base becomes f(v0): the sum stays exact.
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ class CLVModel:
         baseline: BgNbdGammaGamma | None,
         baseline_weight: float = 0.0,
         value_scale: float = 1.0,
+        value_power: float = 1.0,
     ) -> None:
         self.spec = spec
         self.churn_booster = churn_booster
@@ -130,10 +134,13 @@ class CLVModel:
         self.baseline = baseline
         self.baseline_weight = float(baseline_weight)
         self.value_scale = float(value_scale)
+        self.value_power = float(value_power)
         if not 0.0 <= self.baseline_weight <= 1.0:
             raise ValueError(f"baseline_weight must lie in [0, 1], got {baseline_weight}")
         if not (np.isfinite(self.value_scale) and self.value_scale > 0):
             raise ValueError(f"value_scale must be positive, got {value_scale}")
+        if not (np.isfinite(self.value_power) and self.value_power > 0):
+            raise ValueError(f"value_power must be positive, got {value_power}")
         if self.baseline_weight > 0 and BASELINE_VALUE_FEATURE not in spec.feature_names:
             raise ValueError(f"a baseline blend needs the input feature {BASELINE_VALUE_FEATURE}")
         for name, booster in (("churn", churn_booster), ("spend", spend_booster)):
@@ -181,7 +188,10 @@ class CLVModel:
         if self.baseline_weight > 0:
             b = x[:, self.spec.feature_names.index(BASELINE_VALUE_FEATURE)]
             value = value + self.baseline_weight * b
-        return self.value_scale * value
+        return self._recalibrate(value)
+
+    def _recalibrate(self, value: np.ndarray) -> np.ndarray:
+        return self.value_scale * np.maximum(value, 0.0) ** self.value_power
 
     def predict(self, features: pd.DataFrame, num_threads: int = 0) -> pd.DataFrame:
         """One row per input row: PREDICTION_COLUMNS (currency over the horizon)."""
@@ -254,13 +264,22 @@ class CLVModel:
             churn[:, :-1] * (slope_r * (s + s0) / 2.0)[:, None]
             + spend[:, :-1] * (slope_s * (r + r0) / 2.0)[:, None]
         )
-        boosters_share = self.value_scale * (1.0 - self.baseline_weight)
-        contributions = contributions * boosters_share
+        contributions = contributions * (1.0 - self.baseline_weight)
         if self.baseline_weight > 0:
             column = self.spec.feature_names.index(BASELINE_VALUE_FEATURE)
-            contributions[:, column] += self.value_scale * self.baseline_weight * x[:, column]
-        base = boosters_share * r0 * s0
-        return Explanation(list(self.spec.feature_names), base, contributions, "currency", x)
+            contributions[:, column] += self.baseline_weight * x[:, column]
+        base = (1.0 - self.baseline_weight) * r0 * s0
+        # The recalibration, spread over the contributions by its secant slope.
+        mixed = base + contributions.sum(axis=1)
+        new_base, new_value = self._recalibrate(base), self._recalibrate(mixed)
+        k = self.value_power
+        slope = _secant(
+            new_value - new_base,
+            mixed - base,
+            self.value_scale * k * np.maximum(mixed, 1e-12) ** (k - 1.0),
+        )
+        contributions = contributions * slope[:, None]
+        return Explanation(list(self.spec.feature_names), new_base, contributions, "currency", x)
 
     # --- persistence ----------------------------------------------------------------------
     def with_spec(self, **updates: Any) -> CLVModel:
@@ -275,6 +294,7 @@ class CLVModel:
             self.baseline,
             self.baseline_weight,
             self.value_scale,
+            self.value_power,
         )
 
     def save(self, directory: str | Path) -> Path:
@@ -288,6 +308,7 @@ class CLVModel:
             "baseline": None if self.baseline is None else self.baseline.to_dict(),
             "baseline_weight": self.baseline_weight,
             "value_scale": self.value_scale,
+            "value_power": self.value_power,
         }
         contents = {
             "churn_booster.txt": self.churn_booster.model_to_string(),
@@ -336,6 +357,7 @@ class CLVModel:
             # Models saved before the blend existed are the boosters alone.
             float(parts.get("baseline_weight", 0.0)),
             float(parts.get("value_scale", 1.0)),
+            float(parts.get("value_power", 1.0)),
         )
 
 

@@ -64,15 +64,17 @@ def build_report(
     as_of: date | None = None,
     log_to_mlflow: bool = True,
     max_explained_rows: int = DEFAULT_MAX_ROWS,
+    version: str | None = None,
 ) -> Path:
-    """Write the report for the model `clv@alias` to `output` (atomically) and return its path.
+    """Write the report for the model `clv@alias` (or `clv` version `version`) to `output`
+    (atomically) and return its path.
 
     The customer base comes from `transactions` at `as_of` (defaults: see
     `reports.data.customer_base`). With `log_to_mlflow`, the file is also logged to the model's
     training run under `reports/`. Raises ModelNotFoundError and TransactionLogError.
     """
     output = Path(output)
-    data = gather(alias, transactions, columns, as_of)
+    data = gather(alias, transactions, columns, as_of, version)
     page = render_report(data, max_explained_rows)
     with atomic_path(output) as tmp:
         tmp.write_text(page, encoding="utf-8")

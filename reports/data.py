@@ -242,12 +242,14 @@ def gather(
     transactions: str | Path | None = None,
     columns: ColumnMapping | None = None,
     as_of: date | None = None,
+    version: str | None = None,
 ) -> ReportData:
-    """Load the model by registry alias, build its customer base and find its evaluation.
+    """Load the model by registry alias (or `version`, which wins), build its customer base
+    and find its evaluation.
 
     Raises ModelNotFoundError (no such model) and TransactionLogError (bad log or date).
     """
-    loaded = load_clv_model(alias)
+    loaded = load_clv_model(None if version else alias, version=version)
     model = loaded.model
     base = customer_base(model, transactions, columns, as_of)
     table, logged_metrics = run_evaluation(loaded.run_id)

@@ -73,6 +73,7 @@ def load_scorer(settings: ServingSettings) -> Scorer:
     workers=1,
     threads=1,
     traffic={"timeout": 60},
+    http={"host": "127.0.0.1", "port": 3000},  # loopback unless --host says otherwise
     metrics={"enabled": True, "namespace": "clv", "duration": {"buckets": LATENCY_BUCKETS}},
 )
 @bentoml.asgi_app(model_app, path="/")

@@ -58,6 +58,11 @@ class ModelParams(BaseModel):
             "value in predicted_value and the scale that matches the total; 0: boosters alone"
         ),
     )
+    blend_max_customers: int = Field(
+        default=50_000,
+        ge=100,
+        description="the blend's cross-validation runs on at most this many training customers",
+    )
     max_baseline_weight: float = Field(
         default=1.0, ge=0, le=1, description="largest baseline weight the blend may choose"
     )

@@ -128,7 +128,7 @@ def fit_clv_model(panel: pd.DataFrame, config: TrainingConfig) -> CLVModel:
     y = spend[valid & active]
     dispersion = float(np.mean(((y - mu) / mu) ** 2)) if len(y) else 1.0
 
-    weight, scale = 0.0, 1.0
+    weight, scale, power = 0.0, 1.0, 1.0
     if params.blend_folds and baseline is not None:
         rounds = (churn_booster.num_trees(), spend_booster.num_trees())
         oof = _out_of_fold_value(
@@ -143,19 +143,14 @@ def fit_clv_model(panel: pd.DataFrame, config: TrainingConfig) -> CLVModel:
             monotone,
         )
         b = x[:, names.index(BASELINE_VALUE_FEATURE)]
-        weight, scale = choose_blend(
-            spend[latest.to_numpy()],
-            oof[latest.to_numpy()],
-            b[latest.to_numpy()],
-            params.max_baseline_weight,
+        rows = latest.to_numpy() & np.isfinite(oof)
+        weight, scale, power = choose_blend(
+            spend[rows], oof[rows], b[rows], params.max_baseline_weight
         )
-        logger.info("blend: baseline weight %.2f, value scale %.3f", weight, scale)
-    spec = spec.model_copy(
-        update={"params": spec.params | {"baseline_weight": weight, "value_scale": scale}}
-    )
-    model = CLVModel(
-        spec, churn_booster, spend_booster, calibration, dispersion, baseline, weight, scale
-    )
+        logger.info("blend: baseline weight %.2f, scale %.3f, power %.2f", weight, scale, power)
+    blend = {"baseline_weight": weight, "value_scale": scale, "value_power": power}
+    spec = spec.model_copy(update={"params": spec.params | blend})
+    model = CLVModel(spec, churn_booster, spend_booster, calibration, dispersion, baseline, **blend)
     value = model.predict(panel[latest])["predicted_value"].to_numpy()
     tiers = TierThresholds(
         platinum=float(np.quantile(value, 0.99)),
@@ -166,26 +161,30 @@ def fit_clv_model(panel: pd.DataFrame, config: TrainingConfig) -> CLVModel:
 
 
 BLEND_WEIGHTS = np.round(np.linspace(0.0, 1.0, 21), 2)
+VALUE_POWERS = np.round(np.linspace(0.8, 1.5, 15), 2)
 
 
 def choose_blend(
     actual: np.ndarray, boosters: np.ndarray, baseline: np.ndarray, max_weight: float = 1.0
-) -> tuple[float, float]:
-    """Baseline weight w and scale c of value = c * ((1 - w) * boosters + w * baseline).
+) -> tuple[float, float, float]:
+    """Baseline weight w, scale c and power k of value = c * ((1 - w) * boosters + w * baseline)^k.
 
-    For each w on a grid of 0.05 steps, c matches the total of the actual values; the chosen w
-    has the lowest Tweedie deviance (power 1.5: a proper score of a mean for zero-inflated,
-    skewed spend). Inputs are out-of-fold predictions of training customers (currency).
+    On a grid (w in 0.05 steps, k in 0.05 steps from 0.8 to 1.5), c matches the total of the
+    actual values, and the chosen (w, k) has the lowest Tweedie deviance (power 1.5: a proper
+    score of a mean for zero-inflated, skewed spend). Inputs are out-of-fold predictions for
+    training customers (currency).
     """
     total = float(actual.sum())
-    best = (float("inf"), 0.0, 1.0)
+    best = (float("inf"), 0.0, 1.0, 1.0)
     for w in (float(w) for w in BLEND_WEIGHTS if w <= max_weight + 1e-12):
-        blend = (1.0 - w) * boosters + w * baseline
-        scale = total / float(blend.sum()) if blend.sum() > 0 and total > 0 else 1.0
-        loss = tweedie_deviance(actual, np.maximum(scale * blend, 1e-9))
-        if loss < best[0] - 1e-12:
-            best = (loss, float(w), float(scale))
-    return best[1], best[2]
+        blend = np.maximum((1.0 - w) * boosters + w * baseline, 0.0)
+        for k in (float(k) for k in VALUE_POWERS):
+            curved = blend**k
+            scale = total / float(curved.sum()) if curved.sum() > 0 and total > 0 else 1.0
+            loss = tweedie_deviance(actual, np.maximum(scale * curved, 1e-9))
+            if loss < best[0] - 1e-12:
+                best = (loss, w, scale, k)
+    return best[1], best[2], best[3]
 
 
 def tweedie_deviance(actual: np.ndarray, predicted: np.ndarray, power: float = 1.5) -> float:
@@ -207,26 +206,27 @@ def _out_of_fold_value(
     calibration: tuple[float, float],
     monotone: list[int],
 ) -> np.ndarray:
-    """The boosters' value for every row, from boosters that never saw that row's customer.
+    """The boosters' value for each row, from boosters that never saw that row's customer.
 
-    Each fold refits both boosters with the rounds early stopping chose for the final ones, and
-    applies the final Platt calibration.
+    Rows of customers beyond `blend_max_customers` (a random sample is kept) are NaN. Each fold
+    refits both boosters with the rounds early stopping chose for the final ones, and applies
+    the final Platt calibration.
     """
     params = config.params
     customers = np.sort(np.unique(customer_ids))
     rng = np.random.default_rng(config.seed + 1)
-    fold_of = dict(
-        zip(rng.permutation(customers), np.arange(customers.size) % params.blend_folds, strict=True)
-    )
-    fold = np.array([fold_of[c] for c in customer_ids])
+    customers = rng.permutation(customers)[: params.blend_max_customers]
+    # Fold of each row's customer; -1: not in the cross-validation (large panels use a sample).
+    fold_of = pd.Series(np.arange(customers.size) % params.blend_folds, index=customers)
+    fold = fold_of.reindex(customer_ids).fillna(-1).to_numpy(dtype=int)
     churn_params = params.churn.model_copy(update={"max_rounds": max(rounds[0], 1)})
     spend_params = params.spend.model_copy(update={"max_rounds": max(rounds[1], 1)})
     none = np.zeros(len(x), dtype=bool)
     active = spend > 0
-    out = np.empty(len(x))
+    out = np.full(len(x), np.nan)
     for k in range(params.blend_folds):
         test = fold == k
-        train = ~test
+        train = (fold >= 0) & ~test
         churn = _fit_booster(
             x, churned, train, none, names, churn_params, "binary", config.seed, monotone
         )

@@ -182,7 +182,7 @@ def _decide(
         model_name,
         log,
         result.predictions,
-        config.horizon_days,
+        config,
         data_hash,
         result.window,
         alias,

@@ -34,7 +34,9 @@ from clv.features.transactions import TransactionLog
 from clv.models.composite import CLVModel
 from clv.models.registry import CHAMPION_ALIAS, ModelNotFoundError, load_clv_model, set_alias
 
+from .config import TrainingConfig
 from .metrics import churn_metrics, value_metrics
+from .tracking import flatten
 
 logger = logging.getLogger(__name__)
 
@@ -307,13 +309,50 @@ def _logged_metrics(run_id: str | None) -> dict[str, float]:
     return {k[len("model.") :]: v for k, v in run.data.metrics.items() if k.startswith("model.")}
 
 
+# Run params that fix which customers and labels a model trained on (see tracking.log_provenance).
+SPLIT_PARAMS: Final = (
+    "evaluation",
+    "holdout_fraction",
+    "seed",
+    "training_cutoffs",
+    "cutoff_step_days",
+    "data.sha256",
+    "data.evaluation_cutoff",
+)
+
+
+def split_params(
+    config: TrainingConfig, data_hash: str, window: Mapping[str, Any]
+) -> dict[str, str]:
+    """The candidate's SPLIT_PARAMS, spelled as its run logs them."""
+    flat = flatten(config.model_dump(mode="json"))
+    cutoff = window.get("evaluation_cutoff")
+    flat["data.sha256"] = data_hash
+    flat["data.evaluation_cutoff"] = cutoff.isoformat() if isinstance(cutoff, date) else str(cutoff)
+    return {k: flat.get(k, "") for k in SPLIT_PARAMS}
+
+
+def _run_params(run_id: str | None) -> dict[str, str]:
+    if not run_id:
+        return {}
+    try:
+        return dict(mlflow.MlflowClient().get_run(run_id).data.params)
+    except mlflow.exceptions.MlflowException:
+        return {}
+
+
 def _window_notes(
-    champion: CLVModel, version: str, data_hash: str, window: Mapping[str, Any]
+    champion: CLVModel,
+    version: str,
+    champion_params: Mapping[str, str],
+    candidate_split: Mapping[str, str],
+    window: Mapping[str, Any],
 ) -> list[str]:
     """Tell the reader when the champion was trained on other data, or on these outcomes."""
     notes = []
     spec = champion.spec
     cutoff = window.get("evaluation_cutoff")
+    data_hash = candidate_split.get("data.sha256", "")
     if spec.data_hash != data_hash:
         notes.append(
             f"champion v{version} was trained on other data (sha256 "
@@ -322,18 +361,16 @@ def _window_notes(
             f"{spec.training_window.last_date}); both are scored on this run's "
             f"{window.get('n_eval_customers', '?')} evaluation customers at {cutoff}"
         )
-    if isinstance(cutoff, date) and spec.training_window.last_date > cutoff:
-        same_split = spec.data_hash == data_hash and (
-            window.get("evaluation") == "out-of-time"
-            or spec.training_window.cutoffs == list(window.get("training_cutoffs", []))
+    # Labels after the evaluation cutoff are harmless only if they belong to other customers,
+    # which holds when the champion's run split the same data the same way.
+    same_split = all(champion_params.get(k) == v for k, v in candidate_split.items())
+    if isinstance(cutoff, date) and spec.training_window.last_date > cutoff and not same_split:
+        notes.append(
+            f"champion v{version} learned from labels up to "
+            f"{spec.training_window.last_date}, after this evaluation cutoff ({cutoff}), with "
+            "another split: it may have seen some of these customers' outcomes, so its scores "
+            "may be optimistic and the gate errs towards keeping it"
         )
-        if not same_split:
-            notes.append(
-                f"champion v{version} learned from labels up to "
-                f"{spec.training_window.last_date}, after this evaluation cutoff ({cutoff}): it "
-                "may have seen some of these customers' outcomes, so its scores may be "
-                "optimistic and the gate errs towards keeping it"
-            )
     return notes
 
 
@@ -341,16 +378,18 @@ def assess_champion(
     name: str,
     log: TransactionLog,
     predictions: pd.DataFrame,
-    horizon_days: int,
+    config: TrainingConfig,
     data_hash: str,
     window: Mapping[str, Any],
     alias: str = CHAMPION_ALIAS,
 ) -> tuple[ChampionScore | None, str | None]:
     """The current champion scored on the candidate's evaluation rows, and a blocking reason.
 
-    Returns (None, None) when there is no champion. Falls back to the champion's logged
-    metrics when it cannot be loaded or re-scored.
+    `predictions` holds the candidate's evaluation rows (customer_id, cutoff). Returns
+    (None, None) when there is no champion. Falls back to the champion's logged metrics when
+    it cannot be loaded or re-scored.
     """
+    horizon_days = config.horizon_days
     version = current_champion_version(name, alias)
     if version is None:
         return None, None
@@ -366,7 +405,8 @@ def assess_champion(
             f"model over {horizon_days}: they answer different questions and are not compared. "
             "Move the alias by hand if this model should replace it"
         )
-    notes = _window_notes(champion, version, data_hash, window)
+    split = split_params(config, data_hash, window)
+    notes = _window_notes(champion, version, _run_params(loaded.run_id), split, window)
     try:
         logger.info("re-scoring champion v%s on this run's evaluation customers", version)
         metrics = score_on_customers(champion, log, predictions, horizon_days)

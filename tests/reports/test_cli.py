@@ -28,11 +28,13 @@ def test_default_alias_is_the_registry_champion() -> None:
 def test_run_without_evaluation_says_accuracy_is_unavailable(
     tracking, sample_csv: Path, tmp_path: Path
 ) -> None:
-    """clv@bare logged no evaluation table, and the log's last day leaves no horizon after it."""
+    """Version 2 (clv@bare) logged no evaluation table, and the log's last day leaves no
+    horizon after it."""
     out = tmp_path / "bare.html"
-    result = _run("--model-alias", "bare", *_sample_args(sample_csv), "--output", str(out))
+    result = _run("--model-version", "2", *_sample_args(sample_csv), "--output", str(out))
     assert result.exit_code == 0, result.output
     html = out.read_text(encoding="utf-8")
+    assert "<td>clv version 2</td>" in html
     assert "No accuracy figures" in html
     assert "as of 1998-06-30" in html
     assert "<h2>Example customers</h2>" in html
@@ -71,6 +73,13 @@ def test_unknown_alias_names_the_option(tracking, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no registered model 'clv' with alias 'nope'" in result.output
     assert "[--model-alias]" in result.output
+
+
+def test_unknown_version_names_the_option(tracking, tmp_path: Path) -> None:
+    result = _run("--model-version", "9", "--output", str(tmp_path / "r.html"))
+    assert result.exit_code == 2
+    assert "no registered model 'clv' with version 9" in result.output
+    assert "[--model-version]" in result.output
 
 
 def test_empty_registry(tmp_path: Path, monkeypatch) -> None:

@@ -50,8 +50,8 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(timeout=10)
 
 
-def start_server(tracking_uri: str, log: Path, **env: str) -> Server:
-    """Start the service on 127.0.0.1 and wait for /readyz; raise with the log if it never is."""
+def launch(tracking_uri: str, log: Path, **env: str) -> Server:
+    """Start the service on 127.0.0.1 in its own process group (not yet ready)."""
     port = free_port()
     environ = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CLV_")},
@@ -61,7 +61,7 @@ def start_server(tracking_uri: str, log: Path, **env: str) -> Server:
         **TEST_LIMITS,
         **env,
     }
-    out = open(log, "wb")  # noqa: SIM115 - closed when the process is stopped
+    out = open(log, "wb")  # noqa: SIM115 - the child keeps it; closed when the test run ends
     process = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", "127.0.0.1",
          "--port", str(port)],
@@ -70,29 +70,54 @@ def start_server(tracking_uri: str, log: Path, **env: str) -> Server:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    return Server(f"http://127.0.0.1:{port}", process, log)
+
+
+def wait_ready(srv: Server) -> Server:
+    """Wait for /readyz; stop the server and raise with its log if it never answers."""
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
+    while time.monotonic() < deadline and srv.process.poll() is None:
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return Server(url, process, log)
+            if httpx.get(f"{srv.url}/readyz", timeout=2).status_code == 200:
+                return srv
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    stop(process)
-    raise RuntimeError(f"server did not become ready:\n{log.read_text()[-4000:]}")
+    stop(srv.process)
+    raise RuntimeError(f"server did not become ready:\n{srv.log.read_text()[-4000:]}")
+
+
+def start_server(tracking_uri: str, log: Path, **env: str) -> Server:
+    return wait_ready(launch(tracking_uri, log, **env))
+
+
+API_KEY = "s3cret-key-for-tests"
 
 
 @pytest.fixture(scope="session")
-def server(champion_store: str, tmp_path_factory) -> Iterator[Server]:
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    srv = start_server(champion_store, log)
+def _servers(champion_store: str, tmp_path_factory) -> Iterator[dict[str, Server]]:
+    """Both servers (without and with an API key), started side by side to save time."""
+    root = tmp_path_factory.mktemp("servers")
+    started = {
+        "open": launch(champion_store, root / "open.log"),
+        "keyed": launch(champion_store, root / "keyed.log", CLV_API_KEY=API_KEY),
+    }
     try:
-        yield srv
+        yield {name: wait_ready(srv) for name, srv in started.items()}
     finally:
-        stop(srv.process)
+        for srv in started.values():
+            stop(srv.process)
+
+
+@pytest.fixture(scope="session")
+def server(_servers: dict[str, Server]) -> Server:
+    return _servers["open"]
+
+
+@pytest.fixture(scope="session")
+def keyed_server(_servers: dict[str, Server]) -> Server:
+    """A server that requires API_KEY."""
+    return _servers["keyed"]
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,8 @@ import pytest
 from clv.serving.auth import GuardMiddleware
 from clv.serving.config import ServingSettings, SettingsError
 
-from .conftest import start_server, stop
+from .conftest import API_KEY as KEY
 from .payloads import raw_customers
-
-KEY = "s3cret-key-for-tests"
 
 
 def _call(middleware: GuardMiddleware, path: str, headers: list, method: str = "GET") -> int:
@@ -57,16 +55,6 @@ def test_settings_name_the_variable():
     with pytest.raises(SettingsError, match="CLV_MAX_BATCH"):
         ServingSettings.from_env({"CLV_MAX_BATCH": "many"})
     assert ServingSettings.from_env({"CLV_API_KEY": ""}).api_key is None
-
-
-@pytest.fixture(scope="module")
-def keyed_server(champion_store, tmp_path_factory):
-    log = tmp_path_factory.mktemp("keyed") / "server.log"
-    srv = start_server(champion_store, log, CLV_API_KEY=KEY)
-    try:
-        yield srv
-    finally:
-        stop(srv.process)
 
 
 def test_real_server_requires_the_key_when_configured(keyed_server):

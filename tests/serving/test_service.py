@@ -220,3 +220,18 @@ def test_server_keeps_serving_after_bad_input(client):
     assert response.status_code == 200
     frame = pd.DataFrame(response.json())
     assert frame.loc[0, "customer_id"] == "c1"
+
+
+@pytest.mark.parametrize(
+    "customer",
+    [
+        _one(as_of="9999-12-31", transactions=[{"timestamp": "0001-01-01", "amount": 1e9}]),
+        _one(transactions=[{"timestamp": "1997-09-30T23:59:59+00:00", "amount": 0.0}]),
+        _one(transactions=[{"timestamp": "1997-01-01", "amount": 5.0, "order_id": "o",
+                            "product": "p", "channel": "web", "quantity": -1e9}]),
+    ],
+)  # fmt: skip
+def test_extreme_but_valid_input_is_scored(client, customer):
+    response = client.post("/predict", json={"customers": [customer]})
+    assert response.status_code == 200, response.text
+    assert CustomerPrediction.model_validate(response.json()[0]).predicted_value >= 0

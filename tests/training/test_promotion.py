@@ -14,6 +14,7 @@ from clv.features.datasets import CDNOW_COLUMNS, cdnow_master_path
 from clv.features.transactions import load_transactions
 from clv.models.registry import log_clv_model, register_clv_model, set_alias
 from clv.training import promotion
+from clv.training.config import TrainingConfig
 from clv.training.metrics import churn_metrics, value_metrics
 from clv.training.promotion import ChampionScore, assess_champion, compare, decide, move_alias
 
@@ -156,7 +157,8 @@ def test_champion_is_rescored_on_the_new_runs_customers(
         "training_cutoffs": [],
         "n_eval_customers": 300,
     }
-    score, blocked = assess_champion("clv-test", cdnow_log, rows, 273, "other-hash", window)
+    config = TrainingConfig(horizon_days=273)
+    score, blocked = assess_champion("clv-test", cdnow_log, rows, config, "other-hash", window)
     assert blocked is None
     assert score is not None and score.version == "1"
     assert score.basis == promotion.BASIS_SAME_CUSTOMERS
@@ -167,14 +169,17 @@ def test_champion_is_rescored_on_the_new_runs_customers(
     for key, value in expected.items():
         assert score.metrics[key] == pytest.approx(value, nan_ok=True), key
     assert any("other data" in n for n in score.notes)
+    assert any("may have seen some of these customers' outcomes" in n for n in score.notes)
 
-    score, blocked = assess_champion("clv-test", cdnow_log, rows, 180, "other-hash", window)
+    other = TrainingConfig(horizon_days=180)
+    score, blocked = assess_champion("clv-test", cdnow_log, rows, other, "other-hash", window)
     assert blocked is not None and "273 days" in blocked and "180" in blocked
     assert not decide({"model": GOOD, "baseline": BASELINE}, score, blocked).promote
 
 
 def test_no_champion_yet(store, cdnow_log) -> None:
-    assert assess_champion("nothing", cdnow_log, pd.DataFrame(), 273, "h", {}) == (None, None)
+    config = TrainingConfig(horizon_days=273)
+    assert assess_champion("nothing", cdnow_log, pd.DataFrame(), config, "h", {}) == (None, None)
 
 
 def test_alias_does_not_move_if_it_moved_since_the_decision(
