@@ -1,6 +1,7 @@
 """Speed and peak memory of the feature build on synthetic logs, against lifetimes' summary.
 
     .venv/bin/python benchmarks/features_bench.py --sizes 1M 10M
+    .venv/bin/python benchmarks/features_bench.py --sizes 1M 10M --rfm-only
     .venv/bin/python benchmarks/features_bench.py --sizes 100M --memory-limit 5GB
 
 For each size (transactions, approximately: the generator is asked for size / 9.65 customers),
@@ -12,6 +13,8 @@ included (the larger of psutil sampling and getrusage). In the same run, on the 
 `lifetimes.utils.summary_data_from_transaction_data` (reading the three columns it needs with
 pandas, then the summary at the same cutoff, in days) is timed the same way; it computes 4
 columns per customer where the build computes 49. It is skipped above --lifetimes-max.
+With --rfm-only both read a copy of the log with only the three columns lifetimes needs (no
+order ids to de-duplicate, no products or channels to count).
 
 The machine is shared: CPU seconds are printed beside wall seconds, and `uptime`'s load.
 """
@@ -64,6 +67,19 @@ def dataset(size: int, seed: int) -> tuple[Path, date]:
             flush=True,
         )
     return path, config.end
+
+
+def rfm_only(path: Path) -> Path:
+    """A copy of the log with only customer_id, timestamp and amount (cached beside it)."""
+    import duckdb
+
+    slim = path.with_name(path.stem + "_rfm.parquet")
+    if not slim.exists():
+        duckdb.sql(
+            f"COPY (SELECT customer_id, timestamp, amount FROM read_parquet('{path}')) "
+            f"TO '{slim}' (FORMAT PARQUET)"
+        )
+    return slim
 
 
 # --- workers: each measurement runs in a fresh process so its peak RSS is its own ----------
@@ -163,6 +179,11 @@ def main() -> None:
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 5GB")
     parser.add_argument("--lifetimes-max", default="10M", help="skip lifetimes above this size")
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (best kept)")
+    parser.add_argument(
+        "--rfm-only",
+        action="store_true",
+        help="use only customer_id, timestamp, amount (no order lines, products, channels)",
+    )
     parser.add_argument("--worker", choices=["clv", "lifetimes"], help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cutoff", type=date.fromisoformat, help=argparse.SUPPRESS)
@@ -183,7 +204,8 @@ def main() -> None:
     load = os.getloadavg()
     print(
         f"{os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
-        f"memory limit {args.memory_limit or 'DuckDB default'}",
+        f"memory limit {args.memory_limit or 'DuckDB default'}; "
+        f"{'customer_id, timestamp, amount only' if args.rfm_only else 'all seven columns'}",
         flush=True,
     )
     header = (
@@ -195,6 +217,8 @@ def main() -> None:
     for text in args.sizes:
         size = parse_size(text)
         path, cutoff = dataset(size, args.seed)
+        if args.rfm_only:
+            path = rfm_only(path)
         ours = min(
             (run_worker("clv", path, cutoff, args.memory_limit) for _ in range(args.repeat)),
             key=lambda r: r["seconds"],

@@ -40,6 +40,7 @@ def serve(
     env["CLV_MODEL_ALIAS"] = model_alias
     env["CLV_MODEL_VERSION"] = model_version or ""
     env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with user_errors():
         from clv.serving.config import ServingSettings, SettingsError
         from clv.serving.service import ServiceStartupError, load_scorer

@@ -431,6 +431,8 @@ class _TableWriter:
 
     def __init__(self, path: Path, table_schema: pa.Schema) -> None:
         self._writer: pq.ParquetWriter | pa_csv.CSVWriter
+        # The writer creates the file afresh, with the user's umask, not mkstemp's 0600.
+        path.unlink(missing_ok=True)
         if _kind(path) == "parquet":
             self._writer = pq.ParquetWriter(path, table_schema, compression="snappy")
         else:

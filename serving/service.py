@@ -83,6 +83,7 @@ class CLVService:
     def __init__(self) -> None:
         # LightGBM/OpenMP: one thread per worker (a busy neighbour makes threads 400x slower).
         os.environ.setdefault("OMP_NUM_THREADS", "1")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         logging.getLogger("clv.features.transactions").setLevel(logging.WARNING)
         self.settings = ServingSettings.from_env()
         try:
@@ -98,12 +99,21 @@ class CLVService:
                 zero_amount_is_purchase=not self.scorer.model.spec.feature_config.drop_zero_amounts,
             )
         )
+        self._warm_up()
         logger.info(
             "serving model %s version %s (alias %s)",
             self.scorer.loaded.name,
             self.scorer.version,
             self.scorer.loaded.alias,
         )
+
+    def _warm_up(self) -> None:
+        """Score one made-up customer, so the first request does not pay for DuckDB's start."""
+        body = (
+            '{"customers": [{"customer_id": "warm-up", "as_of": "2000-01-31", '
+            '"transactions": [{"timestamp": "2000-01-01", "amount": 1.0}]}]}'
+        )
+        handlers.predict(self.scorer, PredictRequest.model_validate_json(body).customers, 1)
 
     @bentoml.api(
         route="/predict",
@@ -131,4 +141,4 @@ class CLVService:
         return handlers.model_info(self.scorer)
 
 
-CLVService.add_asgi_middleware(GuardMiddleware)
+CLVService.add_asgi_middleware(GuardMiddleware)  # type: ignore[attr-defined]

@@ -68,9 +68,11 @@ PLOT_CALIBRATION: Final = "plots/churn_calibration.png"
 
 
 class TrackingStoreError(RuntimeError):
-    """The MLflow tracking store cannot be opened or reached."""
+    """The MLflow tracking store cannot be opened or reached (or refuses the experiment)."""
 
-    field = TRACKING_URI_ENV
+    def __init__(self, message: str, field: str = TRACKING_URI_ENV) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,8 @@ def ensure_experiment(name: str, uri: str | None = None) -> str:
     if experiment is not None:
         if experiment.lifecycle_stage == "deleted":
             raise TrackingStoreError(
-                f"MLflow experiment '{name}' is deleted in {uri}: restore it or use --experiment"
+                f"MLflow experiment '{name}' is deleted in {uri}: restore it or use another",
+                field="--experiment",
             )
         return str(experiment.experiment_id)
     location = None

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,9 +79,18 @@ def fast_toml(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory, sample_csv: Path, fast_toml: Path):
+def template_db(tmp_path_factory) -> Path:
+    """An initialised, empty SQLite store to copy (migrating one costs seconds)."""
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    tracking.check_tracking_store(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, template_db: Path, sample_csv: Path, fast_toml: Path):
     """Two identical `clv train --promote` runs into one fresh store."""
     root = tmp_path_factory.mktemp("store")
+    shutil.copy(template_db, root / "mlflow.db")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     args = ["--transactions", str(sample_csv), "--config", str(fast_toml), "--promote"]
     with using_store(uri), pytest.MonkeyPatch.context() as patch:
@@ -176,11 +186,11 @@ def _no_positive_labels(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def empty_store(tmp_path_factory) -> str:
-    """One store for all bad-input tests (creating a SQLite store costs seconds)."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('empty') / 'mlflow.db'}"
-    tracking.check_tracking_store(uri)
-    return uri
+def empty_store(tmp_path_factory, template_db: Path) -> str:
+    """One store for all bad-input tests, which must leave it empty."""
+    path = tmp_path_factory.mktemp("empty") / "mlflow.db"
+    shutil.copy(template_db, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.mark.parametrize(
@@ -194,6 +204,7 @@ def empty_store(tmp_path_factory) -> str:
         (["TINY"], "--transactions", "training needs at least 50"),
         (["NO_LABELS"], "--horizon-days", "one class only"),
         (["BAD_CONFIG"], "--config", "max_rounds"),
+        (["UNKNOWN_SECTION"], "--config", "unknown section(s) ['mlflow']"),
         (["CLOSED_PORT"], "MLFLOW_TRACKING_URI", "connection refused"),
         (["MISSING_FOLDER"], "MLFLOW_TRACKING_URI", "does not exist"),
     ],
@@ -220,6 +231,10 @@ def test_bad_input_exits_2_naming_the_option(
     elif extra == ["BAD_CONFIG"]:
         config = tmp_path / "bad.toml"
         config.write_text(FAST_CONFIG.replace("max_rounds = 30", "max_rounds = 0", 1))
+        extra = []
+    elif extra == ["UNKNOWN_SECTION"]:
+        config = tmp_path / "unknown.toml"
+        config.write_text(FAST_CONFIG + "\n[mlflow]\nexperiment = 'x'\n")
         extra = []
     elif extra == ["CLOSED_PORT"]:
         uri, extra = f"http://127.0.0.1:{_closed_port()}", []

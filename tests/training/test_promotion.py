@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from datetime import date
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -121,10 +123,19 @@ def test_a_blocking_reason_refuses_whatever_the_metrics() -> None:
 
 
 # --- against a real registry --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory) -> Path:
+    """An initialised, empty SQLite store, copied per test (migrating one costs seconds)."""
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, template_db: Path):
     """An empty SQLite MLflow store for one test; the process's own setting comes back after."""
     previous = os.environ.get("MLFLOW_TRACKING_URI")
+    shutil.copy(template_db, tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     experiment = mlflow.create_experiment("t", artifact_location=(tmp_path / "art").as_uri())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -27,12 +28,21 @@ from clv.training.metrics import churn_metrics, value_metrics
 from clv.training.tracking import TrackingStoreError
 
 
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory) -> Path:
+    """An initialised, empty SQLite store, copied per test (migrating one costs seconds)."""
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture
-def sqlite_uri(tmp_path: Path):
+def sqlite_uri(tmp_path: Path, template_db: Path):
     """A fresh SQLite store as the process's tracking URI; the previous setting comes back."""
     previous = os.environ.get("MLFLOW_TRACKING_URI")
-    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     (tmp_path / "store").mkdir()
+    shutil.copy(template_db, tmp_path / "store" / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     try:
         yield uri
@@ -100,6 +110,10 @@ def test_experiment_artifacts_live_beside_the_database(sqlite_uri: str, tmp_path
     assert tracking.ensure_experiment("demo") == first
     location = mlflow.get_experiment(first).artifact_location
     assert location == (tmp_path / "store" / tracking.SQLITE_ARTIFACT_FOLDER).as_uri()
+    mlflow.delete_experiment(first)
+    with pytest.raises(TrackingStoreError, match="'demo' is deleted") as caught:
+        tracking.ensure_experiment("demo")
+    assert caught.value.field == "--experiment"
 
 
 def _predictions(model, panel: pd.DataFrame) -> pd.DataFrame:
