@@ -105,7 +105,12 @@ async def open_loop(url: str, bodies: list[dict], rate: float, seconds: float, n
             nonlocal errors
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
             sent = time.perf_counter()
-            response = await client.post("/predict", json=bodies[i % len(bodies)])
+            try:
+                response = await client.post("/predict", json=bodies[i % len(bodies)])
+            except httpx.HTTPError as exc:
+                errors += 1
+                print(f"  request {i}: {type(exc).__name__} {exc}", flush=True)
+                return
             if response.status_code == 200:
                 latencies.append(time.perf_counter() - sent)
             else:
@@ -174,6 +179,8 @@ def main() -> None:
             closed_loop(url, {"customers": batch}, args.batches,
                         "1,000 customers, features, drivers")  # fmt: skip
         finally:
+            if process.poll() is not None:
+                print(f"server exited:\n{(root / 'server.log').read_text()[-3000:]}")
             os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=15)

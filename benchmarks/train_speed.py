@@ -33,7 +33,7 @@ TARGET_SECONDS = 300.0
 
 
 def synthetic_panel(n: int, cutoffs: int, seed: int = 0) -> pd.DataFrame:
-    """n customers x `cutoffs` cutoffs 28 days apart: keys, descriptive columns, features, labels."""
+    """n customers x `cutoffs` cutoffs (28 days apart): keys, features and labels."""
     rng = np.random.default_rng(seed)
     frames = []
     for i in range(cutoffs):
@@ -56,7 +56,7 @@ def _one_cutoff(rng: np.random.Generator, n: int, cutoff: pd.Timestamp) -> pd.Da
     monetary = np.where(frequency > 0, rng.gamma(4.0 + frequency, mean_spend / (4 + frequency)), 0)
     historical = first_value + frequency * monetary
     since_last = big_t - recency
-    ipt_mean = np.where(frequency > 0, recency / np.maximum(frequency, 1), np.nan)
+    ipt_mean = np.where(frequency > 0, np.maximum(recency, 1) / np.maximum(frequency, 1), np.nan)
     features: dict[str, np.ndarray] = {
         schema.FREQUENCY: frequency,
         schema.RECENCY: recency,

@@ -60,30 +60,45 @@ def _log_frame(customers: Sequence[tuple[int, CustomerIn]], optional: tuple[str,
     return frame, as_of
 
 
+def _given_frame(members: Sequence[tuple[int, CustomerIn]], columns: list[str]) -> pd.DataFrame:
+    """Customers sent with precomputed features; null (missing) features become NaN."""
+    numeric = columns[2:]
+    rows = [
+        [math.nan if (v := (c.features or {}).get(n)) is None else v for n in numeric]
+        for _, c in members
+    ]
+    matrix = np.asarray(rows, dtype=float).reshape(len(members), len(numeric))
+    data: dict[str, object] = {
+        schema.CUSTOMER_ID: [str(i) for i, _ in members],
+        schema.LIFECYCLE_STAGE: [c.lifecycle_stage for _, c in members],
+    }
+    data.update({n: matrix[:, j] for j, n in enumerate(numeric)})
+    return pd.DataFrame(data)
+
+
 def feature_frame(scorer: Scorer, customers: Sequence[CustomerIn]) -> pd.DataFrame:
-    """One row per customer, in request order, with internal ids '0', '1', ... as customer_id."""
+    """One row per customer, in request order, with internal ids '0', '1', ... as customer_id.
+
+    Columns: `frame_columns(scorer.model)` (id, lifecycle stage, model inputs as floats).
+    """
     columns = frame_columns(scorer.model)
     groups: dict[tuple[str, ...], list[tuple[int, CustomerIn]]] = defaultdict(list)
-    given: list[dict[str, object]] = []
+    given: list[tuple[int, CustomerIn]] = []
     for i, customer in enumerate(customers):
         if customer.features is not None:
-            row: dict[str, object] = {c: math.nan for c in columns}
-            row.update({k: (math.nan if v is None else v) for k, v in customer.features.items()})
-            row[schema.CUSTOMER_ID] = str(i)
-            row[schema.LIFECYCLE_STAGE] = customer.lifecycle_stage
-            given.append(row)
+            given.append((i, customer))
         else:
             groups[_optional_columns(customer)].append((i, customer))
-    parts = [pd.DataFrame(given, columns=columns)] if given else []
+    parts = [_given_frame(given, columns)] if given else []
     for optional, members in groups.items():
         log, as_of = _log_frame(members, optional)
-        parts.append(scorer.features_from_transactions(log, as_of)[columns])
-    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        part = scorer.features_from_transactions(log, as_of)[columns]
+        parts.append(part.astype(dict.fromkeys(columns[2:], float)))
+    if len(parts) == 1:
+        return parts[0]  # each part is in request order already
+    frame = pd.concat(parts, ignore_index=True)
     order = np.argsort(frame[schema.CUSTOMER_ID].astype(int).to_numpy(), kind="stable")
-    frame = frame.iloc[order].reset_index(drop=True)
-    for c in columns[2:]:
-        frame[c] = frame[c].astype(float)
-    return frame
+    return frame.iloc[order].reset_index(drop=True)
 
 
 def _none_if_nan(x: float) -> float | None:

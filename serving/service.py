@@ -118,7 +118,7 @@ class CLVService:
     @bentoml.api(
         route="/predict",
         input_spec=PredictRequest,
-        batchable=True,
+        batchable=False,
         batch_dim=0,
         max_batch_size=MAX_ADAPTIVE_BATCH,
         max_latency_ms=MAX_LATENCY_MS,

@@ -144,7 +144,9 @@ def evaluate(log: TransactionLog, config: TrainingConfig) -> EvaluationResult:
     baseline_rows = at_cutoff[at_cutoff[schema.CUSTOMER_ID].isin(train_ids)]
     baseline = BgNbdGammaGamma(penalizer=config.params.baseline_penalizer).fit(baseline_rows)
 
-    predictions = _predictions(model, baseline, eval_rows, config.horizon_days)
+    predictions = _predictions(
+        model, baseline, eval_rows, config.horizon_days, config.params.churn.num_threads
+    )
     metrics = {
         "model": _metrics(predictions, "predicted_value", "churn_probability"),
         "baseline": _metrics(predictions, BASELINE_VALUE, BASELINE_CHURN_PROBABILITY),
@@ -178,10 +180,14 @@ def evaluate(log: TransactionLog, config: TrainingConfig) -> EvaluationResult:
 
 
 def _predictions(
-    model: CLVModel, baseline: BgNbdGammaGamma, rows: pd.DataFrame, horizon_days: int
+    model: CLVModel,
+    baseline: BgNbdGammaGamma,
+    rows: pd.DataFrame,
+    horizon_days: int,
+    threads: int,
 ) -> pd.DataFrame:
     """EVALUATION_COLUMNS for each evaluated customer: labels, model and baseline outputs."""
-    out = model.predict(rows)
+    out = model.predict(rows, num_threads=threads)
     frame = pd.DataFrame(
         {
             schema.CUSTOMER_ID: rows[schema.CUSTOMER_ID].astype(str).to_numpy(),

@@ -199,7 +199,7 @@ class PromotionDecision:
         if self.blocked:
             lines.append(f"  {self.blocked}")
         for check in self.failed:
-            lines.append(f"  worse than {check.against}: {check.describe()}")
+            lines.append(f"  fails vs {check.against}: {check.describe()}")
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
 

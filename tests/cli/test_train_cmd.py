@@ -156,7 +156,7 @@ def test_an_identical_second_run_is_registered_but_not_promoted(two_runs) -> Non
     result = two_runs["second"]
     assert result.exit_code == 0, result.output
     assert "NOT PROMOTED (version 2 is registered; 'champion' stays on version 1)" in result.output
-    assert "worse than champion v1: normalized_gini" in result.output
+    assert "fails vs champion v1: normalized_gini" in result.output
     assert "may have seen" not in result.output  # same data, same split: a fair comparison
     with using_store(two_runs["uri"]):
         assert promotion.current_champion_version("clv") == "1"

@@ -78,7 +78,7 @@ def test_one_worse_metric_against_the_baseline_refuses(metric: str, worse: float
     assert [(c.against, c.metric) for c in decision.failed] == [("baseline", metric)]
     summary = decision.summary("4")
     assert "NOT PROMOTED" in summary
-    assert f"worse than baseline: {metric} {worse:.4f} vs {BASELINE[metric]:.4f}" in summary
+    assert f"fails vs baseline: {metric} {worse:.4f} vs {BASELINE[metric]:.4f}" in summary
     assert metric in decision.tags()["promotion.failed"]
 
 
