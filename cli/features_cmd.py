@@ -29,7 +29,10 @@ def parse_date(value: str, option: str) -> date:
 
 
 def load_config_file(path: Path | None) -> tuple[dict[str, object], dict[str, object]]:
-    """The [columns] and [features] tables of a TOML config file (empty when no file)."""
+    """The [columns] and [features] tables of a TOML config file (empty when no file).
+
+    A [training] table is allowed (and read by `clv train`), so one file serves every command.
+    """
     if path is None:
         return {}, {}
     try:
@@ -38,11 +41,11 @@ def load_config_file(path: Path | None) -> tuple[dict[str, object], dict[str, ob
         raise CliUsageError(f"config file not found: {path}", "--config") from None
     except tomllib.TOMLDecodeError as exc:
         raise CliUsageError(f"config file {path} is not valid TOML: {exc}", "--config") from None
-    unknown = set(data) - {"columns", "features"}
+    unknown = set(data) - {"columns", "features", "training"}
     if unknown:
         raise CliUsageError(
             f"config file {path}: unknown section(s) {sorted(unknown)}; "
-            "expected [columns] and [features]",
+            "expected [columns], [features] and [training]",
             "--config",
         )
     return dict(data.get("columns", {})), dict(data.get("features", {}))

@@ -5,7 +5,7 @@ version; see `config.ServingSettings`), checks its feature contract and refuses 
 either fails. Endpoints:
 
 - POST /predict  value, interval, churn, value at risk, tier and top drivers per customer
-                 (adaptive batching: concurrent requests are scored together)
+                 (adaptive batching: requests that queue up are scored together; batching.py)
 - POST /explain  full SHAP vectors per customer, for value (currency) and churn (log-odds)
 - GET  /model    the served version, training window, horizon, features and metrics
 - BentoML's own: /livez, /readyz, /metrics (Prometheus), / (OpenAPI page), /docs.json
@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from . import handlers
 from .auth import GuardMiddleware
+from .batching import MicroBatcher
 from .config import ServingSettings
 from .schemas import (
     CustomerIn,
@@ -36,10 +37,8 @@ from .scoring import Scorer
 
 logger = logging.getLogger(__name__)
 
-# Customers per adaptive batch; a request is never split across batches below this size.
+# Most customers in one merged /predict batch (a larger single request still runs alone).
 MAX_ADAPTIVE_BATCH: Final = 4000
-# Requests are refused (503) only when the dispatcher predicts they would wait this long.
-MAX_LATENCY_MS: Final = 10_000
 # Request latency histogram buckets (seconds): the default starts at 5 ms, too coarse here.
 LATENCY_BUCKETS: Final = [
     0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
@@ -99,6 +98,10 @@ class CLVService:
                 zero_amount_is_purchase=not self.scorer.model.spec.feature_config.drop_zero_amounts,
             )
         )
+        top_k = self.settings.top_drivers
+        self.batcher: MicroBatcher[CustomerIn, CustomerPrediction] = MicroBatcher(
+            lambda items: handlers.predict(self.scorer, items, top_k), MAX_ADAPTIVE_BATCH
+        )
         self._warm_up()
         logger.info(
             "serving model %s version %s (alias %s)",
@@ -115,19 +118,12 @@ class CLVService:
         )
         handlers.predict(self.scorer, PredictRequest.model_validate_json(body).customers, 1)
 
-    @bentoml.api(
-        route="/predict",
-        input_spec=PredictRequest,
-        batchable=False,
-        batch_dim=0,
-        max_batch_size=MAX_ADAPTIVE_BATCH,
-        max_latency_ms=MAX_LATENCY_MS,
-    )
-    def predict(self, customers: list[CustomerIn]) -> list[CustomerPrediction]:
+    @bentoml.api(route="/predict", input_spec=PredictRequest)
+    async def predict(self, customers: list[CustomerIn]) -> list[CustomerPrediction]:
         """Predicted value over the horizon (P10/P90), churn probability, value at risk,
         historical value, lifecycle stage, value tier and the top value drivers (currency)
         for each customer: raw transactions with as_of, or precomputed features."""
-        return handlers.predict(self.scorer, customers, self.settings.top_drivers)
+        return await self.batcher.submit(customers)
 
     @bentoml.api(route="/explain", input_spec=PredictRequest)
     def explain(self, customers: list[CustomerIn]) -> ExplainResponse:
