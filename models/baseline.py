@@ -3,11 +3,13 @@
 BG/NBD: Fader, Hardie and Lee (2005), "Counting your customers the easy way".
 Gamma-Gamma: Fader, Hardie and Lee (2005), "RFM and CLV: using iso-value curves".
 
-A compact, vectorised fit of our own (scipy) rather than pymc-marketing: it fits 1M customers in
-seconds on unique (frequency, recency, T) rows, has no sampler to install, and its parameters
-match the published ones on the paper's data (tested). The price: point estimates only, no
-posterior uncertainty. Inputs are our feature frames: frequency (repeat purchase days), recency
-and T in days, monetary_value (mean repeat purchase value); time is rescaled by time_unit_days.
+A compact, vectorised fit of our own (scipy) rather than pymc-marketing: it fits on unique
+(frequency, recency, T) rows (CDNOW's 23,570 customers in well under a second; 200k synthetic
+customers with 108k unique rows in ~20 s, so training samples large panels down), has no
+sampler to install, and its parameters match the published ones on the paper's data (tested).
+The price: point estimates only, no posterior uncertainty. Inputs are our feature frames:
+frequency (repeat purchase days), recency and T in days, monetary_value (mean repeat purchase
+value); time is rescaled by time_unit_days.
 """
 
 from __future__ import annotations

@@ -11,18 +11,18 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from clv.features import schema
+from pydantic import TypeAdapter
 
 from .schemas import (
     CustomerExplanation,
     CustomerIn,
     CustomerPrediction,
-    Driver,
     ExplainResponse,
-    FamilyDriver,
     ModelInfo,
     ShapVector,
 )
@@ -105,18 +105,17 @@ def _none_if_nan(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
-def predict(
+def prediction_rows(
     scorer: Scorer, customers: Sequence[CustomerIn], top_k: int
-) -> list[CustomerPrediction]:
-    """Predictions with the top_k value drivers per customer, in request order."""
+) -> list[dict[str, Any]]:
+    """Predictions with the top_k value drivers per customer, in request order, as plain
+    dicts shaped like `CustomerPrediction` (cheaper to build and serialise than models)."""
     if not customers:
         return []
     features = feature_frame(scorer, customers)
     scored = scorer.score(features, top_k=max(top_k, 1))
     assert scored.explanation is not None
     p = scored.predictions
-    names = scored.explanation.feature_names
-    infos = scorer.infos
     rows = np.arange(len(p))[:, None]
     index = scored.driver_index[:, :top_k]
     contrib = scored.explanation.contributions[rows, index].tolist()
@@ -126,47 +125,64 @@ def predict(
     family_values = scored.family_contributions[:, present].tolist()
     cols = {c: p[c].tolist() for c in p.columns}
     base = scored.explanation.base_value.tolist()
-    horizon = scorer.model.spec.horizon_days
+    described = [
+        {"feature": info.name, "label": info.label, "family": info.family} for info in scorer.infos
+    ]
+    constant = {"horizon_days": scorer.model.spec.horizon_days, "model_version": scorer.version}
     out = []
     for i, customer in enumerate(customers):
         drivers = [
-            Driver.model_construct(
-                feature=names[j],
-                label=infos[j].label,
-                family=infos[j].family,
-                value=_none_if_nan(v),
-                contribution=c,
-            )
+            {**described[j], "value": _none_if_nan(v), "contribution": c}
             for j, c, v in zip(index_list[i], contrib[i], values[i], strict=True)
         ]
         families = sorted(
             (
-                FamilyDriver.model_construct(family=FEATURE_FAMILIES[f], contribution=v)
+                {"family": FEATURE_FAMILIES[f], "contribution": v}
                 for f, v in zip(present, family_values[i], strict=True)
             ),
-            key=lambda d: -abs(d.contribution),
+            key=lambda d: -abs(d["contribution"]),
         )
-        out.append(
-            CustomerPrediction.model_construct(
-                customer_id=customer.customer_id,
-                as_of=customer.as_of,
-                horizon_days=horizon,
-                predicted_value=cols["predicted_value"][i],
-                value_p10=cols["value_p10"][i],
-                value_p90=cols["value_p90"][i],
-                churn_probability=cols["churn_probability"][i],
-                value_at_risk=cols["value_at_risk"][i],
-                spend_if_active=cols["spend_if_active"][i],
-                historical_value=cols[schema.HISTORICAL_VALUE][i],
-                lifecycle_stage=cols[schema.LIFECYCLE_STAGE][i],
-                value_tier=cols["value_tier"][i],
-                base_value=base[i],
-                drivers=drivers,
-                families=families,
-                model_version=scorer.version,
-            )
+        row: dict[str, Any] = {
+            "customer_id": customer.customer_id,
+            "as_of": customer.as_of,
+            "horizon_days": constant["horizon_days"],
+        }
+        row.update({c: cols[c][i] for c in _PREDICTION_FIELDS})
+        row.update(
+            base_value=base[i],
+            drivers=drivers,
+            families=families,
+            model_version=constant["model_version"],
         )
+        out.append(row)
     return out
+
+
+_PREDICTION_FIELDS = (
+    "predicted_value",
+    "value_p10",
+    "value_p90",
+    "churn_probability",
+    "value_at_risk",
+    "spend_if_active",
+    schema.HISTORICAL_VALUE,
+    schema.LIFECYCLE_STAGE,
+    "value_tier",
+)
+_ROWS: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(list[dict[str, Any]])
+_PREDICTIONS: TypeAdapter[list[CustomerPrediction]] = TypeAdapter(list[CustomerPrediction])
+
+
+def predictions_json(rows: list[dict[str, Any]]) -> bytes:
+    """JSON of `prediction_rows` (a list of CustomerPrediction), serialised in one call."""
+    return _ROWS.dump_json(rows)
+
+
+def predict(
+    scorer: Scorer, customers: Sequence[CustomerIn], top_k: int
+) -> list[CustomerPrediction]:
+    """Predictions with the top_k value drivers per customer, in request order."""
+    return _PREDICTIONS.validate_python(prediction_rows(scorer, customers, top_k))
 
 
 def explain(scorer: Scorer, customers: Sequence[CustomerIn]) -> ExplainResponse:

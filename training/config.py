@@ -55,10 +55,25 @@ class ModelParams(BaseModel):
     interval: tuple[float, float] = Field(
         default=(0.1, 0.9), description="lower and upper quantile of the value interval"
     )
+    refit_on_all_customers: bool = Field(
+        default=False,
+        description=(
+            "after early stopping, refit both boosters on every training customer (those held "
+            "for early stopping too) with the rounds it chose"
+        ),
+    )
     use_baseline_features: bool = Field(
         default=True, description="feed BG/NBD + Gamma-Gamma outputs to the boosters as features"
     )
     baseline_penalizer: float = Field(default=0.0, ge=0)
+    baseline_max_customers: int = Field(
+        default=100_000,
+        ge=100,
+        description=(
+            "the BG/NBD + Gamma-Gamma fit uses a seeded random sample of at most this many "
+            "customers (7 population parameters; the fit on 1M took minutes)"
+        ),
+    )
     blend_folds: int = Field(
         default=4,
         ge=0,

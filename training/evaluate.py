@@ -32,7 +32,7 @@ from clv.models.composite import CLVModel
 
 from .artifacts import BASELINE_CHURN_PROBABILITY, BASELINE_VALUE, EVALUATION_COLUMNS
 from .config import TrainingConfig
-from .fit import TrainingDataError, fit_clv_model
+from .fit import TrainingDataError, fit_baseline, fit_clv_model
 from .metrics import calibration_table, churn_metrics, decile_table, value_metrics
 
 logger = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ def evaluate(log: TransactionLog, config: TrainingConfig) -> EvaluationResult:
 
     # The baseline reads only features at the evaluation cutoff, never a label.
     baseline_rows = at_cutoff[at_cutoff[schema.CUSTOMER_ID].isin(train_ids)]
-    baseline = BgNbdGammaGamma(penalizer=config.params.baseline_penalizer).fit(baseline_rows)
+    baseline = fit_baseline(baseline_rows, config)
 
     predictions = _predictions(
         model, baseline, eval_rows, config.horizon_days, config.params.churn.num_threads
