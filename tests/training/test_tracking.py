@@ -160,7 +160,7 @@ def test_a_run_logs_params_metrics_tags_artifacts_and_the_model(
     logged = mlflow.get_run(run.info.run_id)
     params, tags = logged.data.params, logged.data.tags
     assert params["seed"] == "7" and params["horizon_days"] == "273"
-    assert params["params.spend.min_data_in_leaf"] == "20"
+    assert params["params.spend.min_data_in_leaf"] == str(config.params.spend.min_data_in_leaf)
     assert params["data.first_date"] == "1997-01-01"
     assert params["data.sha256"] == "abc123" and params["data.rows_kept"] == "9"
     assert params["n_features"] == str(len(small_model.spec.feature_names))
