@@ -10,6 +10,16 @@ import typer
 
 from .errors import CliUsageError, user_errors
 from .features_cmd import column_mapping, load_config_file, parse_date
+from .options import (
+    AmountCol,
+    ChannelCol,
+    CustomerCol,
+    OrderCol,
+    ProductCol,
+    QuantityCol,
+    TimestampCol,
+    TimestampFormat,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,28 +50,14 @@ def report(
         help="Date YYYY-MM-DD of the customer base. Default: the last day of --transactions; "
         "on the bundled log, the model's last training cutoff.",
     ),
-    customer_col: str = typer.Option(
-        None, "--customer-col", help="Customer id column (default: customer_id)."
-    ),
-    timestamp_col: str = typer.Option(
-        None, "--timestamp-col", help="Timestamp/date column (default: timestamp)."
-    ),
-    amount_col: str = typer.Option(None, "--amount-col", help="Amount column (default: amount)."),
-    order_col: str = typer.Option(
-        None, "--order-col", help="Order id column (default: order_id, if present)."
-    ),
-    quantity_col: str = typer.Option(
-        None, "--quantity-col", help="Quantity column (default: quantity, if present)."
-    ),
-    product_col: str = typer.Option(
-        None, "--product-col", help="Product column (default: product, if present)."
-    ),
-    channel_col: str = typer.Option(
-        None, "--channel-col", help="Channel column (default: channel, if present)."
-    ),
-    timestamp_format: str = typer.Option(
-        None, "--timestamp-format", help="strptime format, e.g. %Y%m%d (default: ISO 8601)."
-    ),
+    customer_col: CustomerCol = None,
+    timestamp_col: TimestampCol = None,
+    amount_col: AmountCol = None,
+    order_col: OrderCol = None,
+    quantity_col: QuantityCol = None,
+    product_col: ProductCol = None,
+    channel_col: ChannelCol = None,
+    timestamp_format: TimestampFormat = None,
     config_file: Path = typer.Option(
         None,
         "--config",

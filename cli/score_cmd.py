@@ -15,6 +15,16 @@ from clv.features.atomic import atomic_path
 
 from .errors import CliUsageError, user_errors
 from .features_cmd import column_mapping, load_config_file, parse_date
+from .options import (
+    AmountCol,
+    ChannelCol,
+    CustomerCol,
+    OrderCol,
+    ProductCol,
+    QuantityCol,
+    TimestampCol,
+    TimestampFormat,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -131,16 +141,14 @@ def score(
     chunk_rows: int = typer.Option(
         250_000, "--chunk-rows", min=1, help="Customers scored per chunk (bounds memory)."
     ),
-    customer_col: str = typer.Option(None, "--customer-col", help="Customer id column."),
-    timestamp_col: str = typer.Option(None, "--timestamp-col", help="Timestamp/date column."),
-    amount_col: str = typer.Option(None, "--amount-col", help="Amount column."),
-    order_col: str = typer.Option(None, "--order-col", help="Order id column."),
-    quantity_col: str = typer.Option(None, "--quantity-col", help="Quantity column."),
-    product_col: str = typer.Option(None, "--product-col", help="Product column."),
-    channel_col: str = typer.Option(None, "--channel-col", help="Channel column."),
-    timestamp_format: str = typer.Option(
-        None, "--timestamp-format", help="strptime format, e.g. %Y%m%d (default: ISO 8601)."
-    ),
+    customer_col: CustomerCol = None,
+    timestamp_col: TimestampCol = None,
+    amount_col: AmountCol = None,
+    order_col: OrderCol = None,
+    quantity_col: QuantityCol = None,
+    product_col: ProductCol = None,
+    channel_col: ChannelCol = None,
+    timestamp_format: TimestampFormat = None,
     config_file: Path = typer.Option(
         None, "--config", help="TOML file with a columns table (as for `clv features`)."
     ),

@@ -1,0 +1,42 @@
+"""Command-line options shared by every command that reads a transaction log.
+
+Declared once here so `clv features`, `train`, `score` and `report` map columns the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+CustomerCol = Annotated[
+    str | None,
+    typer.Option("--customer-col", help="Customer id column (default: customer_id)."),
+]
+TimestampCol = Annotated[
+    str | None,
+    typer.Option("--timestamp-col", help="Timestamp/date column (default: timestamp)."),
+]
+AmountCol = Annotated[
+    str | None, typer.Option("--amount-col", help="Amount column (default: amount).")
+]
+OrderCol = Annotated[
+    str | None,
+    typer.Option("--order-col", help="Order id column (default: order_id, if present)."),
+]
+QuantityCol = Annotated[
+    str | None,
+    typer.Option("--quantity-col", help="Quantity column (default: quantity, if present)."),
+]
+ProductCol = Annotated[
+    str | None,
+    typer.Option("--product-col", help="Product column (default: product, if present)."),
+]
+ChannelCol = Annotated[
+    str | None,
+    typer.Option("--channel-col", help="Channel column (default: channel, if present)."),
+]
+TimestampFormat = Annotated[
+    str | None,
+    typer.Option("--timestamp-format", help="strptime format, e.g. %Y%m%d (default: ISO 8601)."),
+]
