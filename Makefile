@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/demo
-export MLFLOW_TRACKING_URI ?= sqlite:///$(abspath $(RUN))/mlflow.db
+# The demo's MLflow store (tests make their own, in temporary folders).
+demo: export MLFLOW_TRACKING_URI ?= sqlite:///$(abspath $(RUN))/mlflow.db
 
 .PHONY: install demo test lint
 

@@ -7,16 +7,17 @@ Features at a cutoff read only days <= cutoff; labels read only days in
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 
+import duckdb
 import pandas as pd
 
 from . import schema
 from .config import FeatureConfig
 from .errors import TransactionLogError
 from .sql import feature_names, feature_sql, label_sql, pairs_for_cutoffs_sql
-from .transactions import TransactionLog
+from .transactions import TransactionLog, trusted_log_sql
 
 logger = logging.getLogger(__name__)
 
@@ -67,17 +68,21 @@ def check_cutoffs(
                 )
 
 
+def _pairs_frame(cutoffs: pd.DataFrame) -> pd.DataFrame:
+    """(customer_id, cutoff) pairs as str ids and dates."""
+    return pd.DataFrame(
+        {
+            schema.CUSTOMER_ID: cutoffs[schema.CUSTOMER_ID].astype(str).to_numpy(),
+            schema.CUTOFF: pd.to_datetime(cutoffs[schema.CUTOFF]).dt.date.to_numpy(),
+        }
+    )
+
+
 def _register_pairs(log: TransactionLog, cutoffs: Cutoffs) -> None:
     con = log.con
     if isinstance(cutoffs, pd.DataFrame):
         # One cutoff per customer (serving: each customer has its own as-of date).
-        frame = pd.DataFrame(
-            {
-                schema.CUSTOMER_ID: cutoffs[schema.CUSTOMER_ID].astype(str).to_numpy(),
-                schema.CUTOFF: pd.to_datetime(cutoffs[schema.CUTOFF]).dt.date.to_numpy(),
-            }
-        )
-        con.register("_pairs_frame", frame)
+        con.register("_pairs_frame", _pairs_frame(cutoffs))
         con.execute(
             "CREATE OR REPLACE TEMP TABLE pairs AS SELECT CAST(customer_id AS VARCHAR) AS "
             "customer_id, CAST(cutoff AS DATE) AS cutoff FROM _pairs_frame"
@@ -104,12 +109,23 @@ def panel_query(
     Model-input features are cast to DOUBLE so every engine and file format sees one schema.
     """
     _register_pairs(log, cutoffs)
+    return _panel_sql(config, log.optional_columns, horizon_days)
+
+
+def _panel_sql(
+    config: FeatureConfig,
+    optional_columns: Iterable[str],
+    horizon_days: int | None,
+    relations: str = "",
+) -> str:
+    """The SELECT of `panel_query`; `relations` (CTEs) may define the relations it reads."""
     names = feature_names(config)
     select = [
         *(f"f.{c}" for c in (*schema.KEY_COLUMNS, *schema.DESCRIPTIVE_COLUMNS)),
         *(f"CAST(f.{n} AS DOUBLE) AS {n}" for n in names),
     ]
-    sql = f"WITH features AS ({feature_sql(config, log.optional_columns)})"
+    prefix = f"WITH {relations},\n" if relations else "WITH "
+    sql = f"{prefix}features AS ({feature_sql(config, optional_columns)})"
     join = ""
     if horizon_days is not None:
         sql += f", labels AS ({label_sql(horizon_days)})"
@@ -134,6 +150,60 @@ def build_features(
     """
     config = config or FeatureConfig()
     return _normalise(log.con.execute(panel_query(log, cutoffs, None, config)).df())
+
+
+class TrustedFeatures:
+    """`build_features` for in-memory logs already validated elsewhere, in one prepared query.
+
+    For a service scoring few customers per call: `transactions_from_frame` + `build_features`
+    run a dozen statements per call (validation counts, views, tables, the feature query), and
+    DuckDB plans each one. Here the log and the pairs go into two tables and one statement
+    runs the same SQL (`transactions.trusted_log_sql`, then the panel query), prepared once per
+    log schema. Nothing is checked: use it only for logs whose values are known to be valid
+    (the service's request models check them); otherwise use `transactions_from_frame`.
+    Not thread-safe; one instance per connection.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, config: FeatureConfig | None = None):
+        self.con = con
+        self.config = config or FeatureConfig()
+        self._prepared: dict[tuple[tuple[str, str], ...], str] = {}
+
+    def _statement(self, transactions: pd.DataFrame) -> tuple[str, str]:
+        """(log table, prepared statement) for this frame's columns and dtypes."""
+        key = tuple((str(c), str(t)) for c, t in transactions.dtypes.items())
+        name = self._prepared.get(key)
+        if name is None:
+            name = f"_trusted_{len(self._prepared)}"
+            log_table = f"{name}_log"
+            self.con.register("_trusted_frame", transactions)
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {log_table} AS SELECT * FROM _trusted_frame LIMIT 0"
+            )
+            self.con.unregister("_trusted_frame")
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {name}_pairs (customer_id VARCHAR, cutoff DATE)"
+            )
+            described = self.con.execute(f"DESCRIBE {log_table}").fetchall()
+            relations, optional = trusted_log_sql(
+                log_table, {r[0]: str(r[1]) for r in described}, config=self.config
+            )
+            relations += f",\npairs AS (SELECT customer_id, cutoff FROM {name}_pairs)"
+            sql = _panel_sql(self.config, optional, None, relations)
+            self.con.execute(f"PREPARE {name} AS {sql}")
+            self._prepared[key] = name
+        return f"{name}_log", name
+
+    def build(self, transactions: pd.DataFrame, cutoffs: pd.DataFrame) -> pd.DataFrame:
+        """transactions: customer_id, timestamp, amount (+ optional columns), valid values;
+        cutoffs: (customer_id, cutoff) pairs. The rows `build_features` returns for them."""
+        log_table, name = self._statement(transactions)
+        con = self.con
+        con.execute(f"DELETE FROM {log_table}")
+        con.append(log_table, transactions)
+        con.execute(f"DELETE FROM {name}_pairs")
+        con.append(f"{name}_pairs", _pairs_frame(cutoffs))
+        return _normalise(con.execute(f"EXECUTE {name}").df())
 
 
 def build_panel(

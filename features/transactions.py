@@ -287,6 +287,55 @@ def _raise_first_bad(
     )
 
 
+def _clean_sql(resolved: dict[str, str], config: FeatureConfig) -> tuple[str, str]:
+    """SELECTs of `clean_transactions` (from `typed_transactions`) and `transactions`."""
+    keep = "customer_id IS NOT NULL AND timestamp IS NOT NULL AND amount IS NOT NULL"
+    if config.drop_zero_amounts:
+        keep += " AND amount <> 0"
+    optional = [c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in resolved]
+    contract_cols = ", ".join([*schema.REQUIRED_TRANSACTION_COLUMNS, *optional])
+    # Duplicates can only be told from repeat purchases when an order id says so: two lines
+    # of the same order with the same values are one line sent twice. Without an order id,
+    # identical rows are kept (CDNOW has 255 such rows, all genuine same-day purchases).
+    distinct = "DISTINCT " if schema.ORDER_ID in resolved else ""
+    return (
+        f"SELECT {contract_cols} FROM typed_transactions WHERE {keep}",
+        f"SELECT {distinct}{contract_cols} FROM clean_transactions",
+    )
+
+
+def trusted_log_sql(
+    source: str,
+    types: dict[str, str],
+    columns: ColumnMapping | None = None,
+    config: FeatureConfig | None = None,
+) -> tuple[str, frozenset[str]]:
+    """CTEs `typed_transactions, clean_transactions, transactions, daily[, first_use]` over
+    `source`, a relation of an already validated log (source column -> DuckDB type in `types`).
+
+    The same SQL as the views and tables `transactions_from_frame` creates, without its checks:
+    nothing is counted and no bad value raises, so use it only for logs whose values are known
+    to be valid (e.g. the service's request models checked them). Prefix a feature query with
+    these CTEs to compute features in one statement. Returns the CTE text (for a `WITH`) and the
+    optional columns present.
+    """
+    columns, config = columns or ColumnMapping(), config or FeatureConfig()
+    resolved = _resolve_columns(list(types), columns, "the trusted log")
+    optional = [c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in resolved]
+    typed = _typed_select(resolved, columns.timestamp_format, types)
+    clean, transactions = _clean_sql(resolved, config)
+    ctes = [
+        f"typed_transactions AS (SELECT\n    {typed}\nFROM {source})",
+        f"clean_transactions AS ({clean})",
+        f"transactions AS ({transactions})",
+        f"daily AS ({daily_sql(optional)})",
+    ]
+    first_use = first_use_sql(optional, source="clean_transactions")
+    if first_use is not None:
+        ctes.append(f"first_use AS ({first_use})")
+    return ",\n".join(ctes), frozenset(optional)
+
+
 def _validate(
     con: duckdb.DuckDBPyConnection, columns: ColumnMapping, config: FeatureConfig, where: str
 ) -> TransactionLog:
@@ -387,23 +436,10 @@ def _validate(
             quantity_bad,
             "are not numbers",
         )
-    keep = "customer_id IS NOT NULL AND timestamp IS NOT NULL AND amount IS NOT NULL"
-    if config.drop_zero_amounts:
-        keep += " AND amount <> 0"
     optional = [c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in resolved]
-    contract_cols = ", ".join([*schema.REQUIRED_TRANSACTION_COLUMNS, *optional])
-    # Duplicates can only be told from repeat purchases when an order id says so: two lines
-    # of the same order with the same values are one line sent twice. Without an order id,
-    # identical rows are kept (CDNOW has 255 such rows, all genuine same-day purchases).
-    distinct = "DISTINCT " if schema.ORDER_ID in resolved else ""
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW clean_transactions AS "
-        f"SELECT {contract_cols} FROM typed_transactions WHERE {keep}"
-    )
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW transactions AS "
-        f"SELECT {distinct}{contract_cols} FROM clean_transactions"
-    )
+    clean, transactions = _clean_sql(resolved, config)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW clean_transactions AS {clean}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW transactions AS {transactions}")
     con.execute("CREATE OR REPLACE TEMP TABLE daily AS " + daily_sql(optional))
     first_use = first_use_sql(optional, source="clean_transactions")
     if first_use is not None:

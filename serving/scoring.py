@@ -21,7 +21,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 from clv.features import schema
-from clv.features.build import build_features
+from clv.features.build import TrustedFeatures, build_features
 from clv.features.catalog import FAMILIES, describe
 from clv.features.config import FeatureConfig
 from clv.features.sql import feature_names
@@ -70,16 +70,28 @@ class FeatureBuilder:
     def __init__(self, config: FeatureConfig) -> None:
         self.config = config
         self._con = connect(threads=1)
+        self._trusted = TrustedFeatures(self._con, config)
         self._lock = threading.Lock()
 
-    def build(self, transactions: pd.DataFrame, as_of: pd.DataFrame) -> pd.DataFrame:
+    def build(
+        self, transactions: pd.DataFrame, as_of: pd.DataFrame, trusted: bool = False
+    ) -> pd.DataFrame:
         """transactions: customer_id, timestamp, amount (+ optional columns);
-        as_of: customer_id, cutoff. Returns `build_features` rows, in the order of `as_of`."""
+        as_of: customer_id, cutoff. Returns `build_features` rows, in the order of `as_of`.
+
+        trusted: the values were validated already (the service's request models): skip the
+        log's checks and run the same SQL as one statement (`TrustedFeatures`, ~2x faster).
+        """
         with self._lock:
-            log = transactions_from_frame(transactions, config=self.config, con=self._con)
-            features = build_features(log, as_of, self.config)
-            self._con.unregister("raw_frame")
+            if trusted:
+                features = self._trusted.build(transactions, as_of)
+            else:
+                log = transactions_from_frame(transactions, config=self.config, con=self._con)
+                features = build_features(log, as_of, self.config)
+                self._con.unregister("raw_frame")
         order = pd.Index(as_of[schema.CUSTOMER_ID].astype(str))
+        if features[schema.CUSTOMER_ID].tolist() == order.tolist():
+            return features  # in order already (e.g. one customer): skip the reindex
         features = features.set_index(schema.CUSTOMER_ID).reindex(order)
         lost = features[schema.CUTOFF].isna()
         if bool(lost.any()):
@@ -166,10 +178,11 @@ class Scorer:
         return pd.DataFrame(out, index=scored.predictions.index)
 
     def features_from_transactions(
-        self, transactions: pd.DataFrame, as_of: pd.DataFrame
+        self, transactions: pd.DataFrame, as_of: pd.DataFrame, trusted: bool = False
     ) -> pd.DataFrame:
-        """Features at each customer's as-of date, computed as in training."""
-        return self.builder.build(transactions, as_of)
+        """Features at each customer's as-of date, computed as in training (the same SQL);
+        `trusted`: values already validated (see `FeatureBuilder.build`)."""
+        return self.builder.build(transactions, as_of, trusted=trusted)
 
 
 __all__ = [

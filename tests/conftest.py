@@ -11,6 +11,20 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_tracking_store(tmp_path_factory) -> str:
+    """Tests never touch the user's MLflow store: MLFLOW_TRACKING_URI points at a temporary
+    SQLite store for the whole session (tests that need their own store set it themselves)."""
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    uri = f"sqlite:///{tmp_path_factory.mktemp('default-mlflow') / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    yield uri
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
 @pytest.fixture
 def tiny_log() -> pd.DataFrame:
     """Three customers; expected features at cutoff 2024-03-31 are computed by hand in tests.
@@ -86,7 +100,7 @@ def champion_store(tmp_path_factory, small_model, small_panel) -> str:
 
     root = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    previous = mlflow.get_tracking_uri() if os.environ.get("MLFLOW_TRACKING_URI") else None
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         experiment = mlflow.create_experiment("tests", artifact_location=(root / "art").as_uri())
@@ -94,5 +108,9 @@ def champion_store(tmp_path_factory, small_model, small_panel) -> str:
             info = log_clv_model(small_model, small_panel.head(5))
         set_alias(register_clv_model(info.model_uri))
     finally:
-        mlflow.set_tracking_uri(previous)
+        # set_tracking_uri(previous) would pin the URI for the whole process and hide
+        # later MLFLOW_TRACKING_URI changes: clear it, then put the variable back.
+        mlflow.set_tracking_uri(None)
+        if previous:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
     return uri

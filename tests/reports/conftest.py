@@ -72,7 +72,7 @@ def report_store(tmp_path_factory, small_model, small_panel) -> str:
     """Tracking URI of a temporary store with `clv@champion` (evaluated) and `clv@bare`."""
     root = tmp_path_factory.mktemp("report-mlflow")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    previous = mlflow.get_tracking_uri() if os.environ.get("MLFLOW_TRACKING_URI") else None
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         experiment = mlflow.create_experiment("reports", artifact_location=(root / "a").as_uri())
@@ -93,7 +93,11 @@ def report_store(tmp_path_factory, small_model, small_panel) -> str:
             bare = log_clv_model(small_model, small_panel.head(5))
         set_alias(register_clv_model(bare.model_uri), "bare")
     finally:
-        mlflow.set_tracking_uri(previous)
+        # set_tracking_uri(previous) would pin the URI for the whole process and hide
+        # later MLFLOW_TRACKING_URI changes: clear it, then put the variable back.
+        mlflow.set_tracking_uri(None)
+        if previous:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
     return uri
 
 

@@ -142,7 +142,11 @@ def store(tmp_path, template_db: Path):
     try:
         yield experiment
     finally:
-        mlflow.set_tracking_uri(previous)
+        # set_tracking_uri(previous) would pin the URI for the whole process and hide
+        # later MLFLOW_TRACKING_URI changes: clear it, then put the variable back.
+        mlflow.set_tracking_uri(None)
+        if previous:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
 def _register(model, example, experiment: str) -> str:

@@ -47,7 +47,11 @@ def sqlite_uri(tmp_path: Path, template_db: Path):
     try:
         yield uri
     finally:
-        mlflow.set_tracking_uri(previous)
+        # set_tracking_uri(previous) would pin the URI for the whole process and hide
+        # later MLFLOW_TRACKING_URI changes: clear it, then put the variable back.
+        mlflow.set_tracking_uri(None)
+        if previous:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
 def test_file_hash_is_streamed_sha256(tmp_path: Path) -> None:
