@@ -41,6 +41,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy features models training serving reports cli
 
 test: lint
 	$(BIN)/pytest

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
+from typing import TypeAlias
 
 import duckdb
 import pandas as pd
@@ -21,7 +22,7 @@ from .transactions import TransactionLog, trusted_log_sql
 
 logger = logging.getLogger(__name__)
 
-Cutoffs = Sequence[date] | pd.DataFrame
+Cutoffs: TypeAlias = Sequence[date] | pd.DataFrame
 
 
 def cutoff_range(start: date, end: date, step_days: int) -> list[date]:

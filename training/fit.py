@@ -16,7 +16,9 @@ towards the mean: low deciles too high, the top too low); with the power too, 0.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -133,7 +135,7 @@ def fit_clv_model(panel: pd.DataFrame, config: TrainingConfig) -> CLVModel:
         x, churned, train, valid, names, params.churn, "binary", config.seed, monotone
     )
     threads = params.churn.num_threads
-    margin = churn_booster.predict(x[valid], raw_score=True, num_threads=threads)
+    margin = np.asarray(churn_booster.predict(x[valid], raw_score=True, num_threads=threads))
     calibration = _platt(margin, churned[valid])
 
     active = spend > 0
@@ -292,10 +294,10 @@ def _out_of_fold_value(
             x, spend, train & active, none, names, spend_params, "gamma", config.seed
         )
         threads = params.churn.num_threads
-        margin = churn.predict(x[test], raw_score=True, num_threads=threads)
+        margin = np.asarray(churn.predict(x[test], raw_score=True, num_threads=threads))
         p = expit(calibration[0] * margin + calibration[1])
         out[test] = (1.0 - p) * np.exp(
-            spender.predict(x[test], raw_score=True, num_threads=threads)
+            np.asarray(spender.predict(x[test], raw_score=True, num_threads=threads))
         )
     return out
 
@@ -344,7 +346,7 @@ def _fit_booster(
         # "advanced" broke the constraint here (margins fell by 0.04 as days grew); measured.
         lgb_params["monotone_constraints_method"] = "intermediate"
     train_set = lgb.Dataset(x[train], y[train], feature_name=names, free_raw_data=True)
-    callbacks = []
+    callbacks: list[Callable[..., Any]] = []
     valid_sets = []
     if valid.any():
         valid_sets = [lgb.Dataset(x[valid], y[valid], reference=train_set)]
