@@ -169,6 +169,7 @@ class TrustedFeatures:
         self.con = con
         self.config = config or FeatureConfig()
         self._prepared: dict[tuple[tuple[str, str], ...], str] = {}
+        self._disabled: str | None = None
 
     def _statement(self, transactions: pd.DataFrame) -> tuple[str, str]:
         """(log table, prepared statement) for this frame's columns and dtypes."""
@@ -204,7 +205,26 @@ class TrustedFeatures:
         con.append(log_table, transactions)
         con.execute(f"DELETE FROM {name}_pairs")
         con.append(f"{name}_pairs", _pairs_frame(cutoffs))
-        return _normalise(con.execute(f"EXECUTE {name}").df())
+        # DuckDB plans the statement again at each EXECUTE (it reads tables); on a few rows,
+        # the optimizer passes cost more than they save (measured: -2.5 ms of ~15 ms per call,
+        # none lost on 1,000 customers). They rewrite plans, never results.
+        con.execute(f"SET disabled_optimizers = '{self._disabled_optimizers()}'")
+        try:
+            # fetchnumpy + DataFrame: the frame `.df()` gives, ~2 ms sooner on a few rows.
+            columns = con.execute(f"EXECUTE {name}").fetchnumpy()
+            return _normalise(pd.DataFrame(columns))
+        finally:
+            con.execute("RESET disabled_optimizers")
+
+    def _disabled_optimizers(self) -> str:
+        if self._disabled is None:
+            names = self.con.execute("SELECT name FROM duckdb_optimizers()").fetchall()
+            self._disabled = ",".join(n for (n,) in names if n not in _KEPT_OPTIMIZERS)
+        return self._disabled
+
+
+# Kept for the trusted query: pushing the `day <= cutoff` filter down pays on any log size.
+_KEPT_OPTIMIZERS = frozenset({"filter_pushdown"})
 
 
 def build_panel(

@@ -3,7 +3,9 @@
 - `check_contract` refuses a model whose input features are not the ones this code computes.
 - `FeatureBuilder` computes features from raw transactions with the feature layer's own code
   (`transactions_from_frame` + `build_features`, the same SQL as training), in one DuckDB
-  connection reused across calls (opening one per request costs ~15 ms).
+  connection reused across calls (opening one per request costs ~15 ms). For logs the request
+  models validated, `trusted=True` runs that same SQL as one prepared statement without the
+  log's checks (`features.build.TrustedFeatures`): ~15 ms instead of ~29 ms for one customer.
 - `Scorer.score` predicts (PREDICTION_COLUMNS) and, on request, the top value drivers: SHAP
   contributions converted to currency (`CLVModel.explain_value`), per feature and per family.
 

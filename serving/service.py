@@ -13,6 +13,8 @@ either fails. Endpoints:
 
 from __future__ import annotations
 
+import atexit
+import gc
 import logging
 import os
 from typing import Any, Final
@@ -104,6 +106,14 @@ class CLVService:
             lambda items: handlers.prediction_rows(self.scorer, items, top_k), MAX_ADAPTIVE_BATCH
         )
         self._warm_up()
+        # The ~400k objects of the loaded stack (model, MLflow, BentoML, pandas) made each full
+        # collection of Python's cyclic GC a ~215 ms pause in the middle of requests (measured:
+        # it set the p99 of single-customer requests). Freeze them out of the GC's scans; what
+        # requests allocate later is collected as usual. (Unfrozen at exit, or DuckDB's bindings
+        # report the frozen objects as leaks.)
+        gc.collect()
+        gc.freeze()
+        atexit.register(gc.unfreeze)
         logger.info(
             "serving model %s version %s (alias %s)",
             self.scorer.loaded.name,

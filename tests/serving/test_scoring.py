@@ -11,6 +11,7 @@ import pytest
 from clv.features import schema
 from clv.features.build import build_features
 from clv.features.config import FeatureConfig
+from clv.features.errors import TransactionLogError
 from clv.features.transactions import transactions_from_frame
 from clv.models.registry import LoadedModel
 from clv.serving import handlers
@@ -100,6 +101,8 @@ def test_feature_builder_computes_what_training_computed(small_model, small_pane
     got = builder.build(log, pairs)
     again = builder.build(log, pairs)  # the reused connection gives the same answer
     pd.testing.assert_frame_equal(got, again)
+    # The service's path (values checked by the request models): the same rows.
+    pd.testing.assert_frame_equal(builder.build(log, pairs, trusted=True), got)
     expected = small_panel.set_index([schema.CUSTOMER_ID, schema.CUTOFF]).loc[
         list(zip(pairs[schema.CUSTOMER_ID], pairs[schema.CUTOFF], strict=True))
     ]
@@ -109,6 +112,21 @@ def test_feature_builder_computes_what_training_computed(small_model, small_pane
             err_msg=name,
         )  # fmt: skip
     assert got[schema.LIFECYCLE_STAGE].tolist() == expected[schema.LIFECYCLE_STAGE].tolist()
+
+
+def test_feature_builder_still_checks_untrusted_logs(small_model):
+    builder = FeatureBuilder(small_model.spec.feature_config)
+    pairs = pd.DataFrame({schema.CUSTOMER_ID: ["a"], schema.CUTOFF: [pd.Timestamp("1997-09-30")]})
+    good = pd.DataFrame(
+        {"customer_id": ["a"], "timestamp": [pd.Timestamp("1997-01-01")], "amount": [1.0]}
+    )
+    builder.build(good, pairs, trusted=True)  # a trusted build first: no state leaks over
+    bad = good.assign(amount=[float("inf")])
+    with pytest.raises(TransactionLogError, match="NaN or infinite"):
+        builder.build(bad, pairs)
+    unparsable = good.assign(timestamp=["not a date"])
+    with pytest.raises(TransactionLogError, match="cannot be parsed"):
+        builder.build(unparsable, pairs)
 
 
 def test_a_customers_features_do_not_depend_on_its_batch(scorer):
