@@ -21,9 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
-from clv.features import schema
 from clv.features.build import build_features, build_panel, check_cutoffs
 from clv.features.config import ColumnMapping
 from clv.features.datasets import CDNOW_COLUMNS, cdnow_master_path
@@ -31,12 +29,11 @@ from clv.features.transactions import connect, load_transactions
 from clv.models.composite import CLVModel
 from clv.models.registry import CHAMPION_ALIAS, LoadedModel, load_clv_model
 from clv.training.artifacts import (
-    BASELINE_CHURN_PROBABILITY,
-    BASELINE_VALUE,
     EVALUATION_COLUMNS,
     EVALUATION_METRICS,
     EVALUATION_PREDICTIONS,
 )
+from clv.training.evaluate import evaluation_table
 from mlflow.exceptions import MlflowException
 
 logger = logging.getLogger(__name__)
@@ -149,54 +146,6 @@ def customer_base(
     )
 
 
-def evaluation_table(
-    model: CLVModel, labelled: pd.DataFrame, predictions: pd.DataFrame | None = None
-) -> pd.DataFrame:
-    """EVALUATION_COLUMNS for labelled feature rows: actuals, model and baseline predictions.
-
-    `labelled`: feature rows with the label columns. `predictions`: `model.predict(labelled)`
-    when already computed. The baseline columns are NaN when the model carries no baseline.
-    """
-    predictions = model.predict(labelled) if predictions is None else predictions
-    horizon = model.spec.horizon_days
-    if model.baseline is not None:
-        baseline_value = np.asarray(model.baseline.predict_value(labelled, horizon), dtype=float)
-        baseline_churn = np.clip(
-            np.asarray(model.baseline.probability_no_purchase(labelled, horizon), dtype=float),
-            0.0,
-            1.0,
-        )
-    else:
-        baseline_value = baseline_churn = np.full(len(labelled), np.nan)
-    table = pd.DataFrame(
-        {
-            **{c: labelled[c].to_numpy() for c in _LABELLED_COLUMNS},
-            **{c: predictions[c].to_numpy() for c in _PREDICTED_COLUMNS},
-            BASELINE_VALUE: baseline_value,
-            BASELINE_CHURN_PROBABILITY: baseline_churn,
-        }
-    )
-    return table[list(EVALUATION_COLUMNS)]
-
-
-_LABELLED_COLUMNS = (
-    schema.CUSTOMER_ID,
-    schema.CUTOFF,
-    schema.LIFECYCLE_STAGE,
-    schema.HISTORICAL_VALUE,
-    schema.FUTURE_SPEND,
-    schema.CHURNED,
-)
-_PREDICTED_COLUMNS = (
-    "predicted_value",
-    "value_p10",
-    "value_p90",
-    "churn_probability",
-    "value_at_risk",
-    "value_tier",
-)
-
-
 def run_artifact(run_id: str | None, artifact_path: str, directory: Path) -> Path | None:
     """Download one artifact of a run into `directory`; None when the run or file is missing."""
     if not run_id:
@@ -265,7 +214,7 @@ def gather(
     elif base.has_actuals:
         labelled = base.features
         evaluation = Evaluation(
-            evaluation_table(model, labelled, base.predictions),
+            evaluation_table(labelled, base.predictions, model.baseline, model.spec.horizon_days),
             f"actual spend in the {model.spec.horizon_days} days after {base.as_of} in "
             f"{base.source}",
             held_out=base.as_of > max(model.spec.training_window.cutoffs),

@@ -144,9 +144,8 @@ def evaluate(log: TransactionLog, config: TrainingConfig) -> EvaluationResult:
     baseline_rows = at_cutoff[at_cutoff[schema.CUSTOMER_ID].isin(train_ids)]
     baseline = fit_baseline(baseline_rows, config)
 
-    predictions = _predictions(
-        model, baseline, eval_rows, config.horizon_days, config.params.churn.num_threads
-    )
+    out = model.predict(eval_rows, num_threads=config.params.churn.num_threads)
+    predictions = evaluation_table(eval_rows, out, baseline, config.horizon_days)
     metrics = {
         "model": _metrics(predictions, "predicted_value", "churn_probability"),
         "baseline": _metrics(predictions, BASELINE_VALUE, BASELINE_CHURN_PROBABILITY),
@@ -179,15 +178,26 @@ def evaluate(log: TransactionLog, config: TrainingConfig) -> EvaluationResult:
     )
 
 
-def _predictions(
-    model: CLVModel,
-    baseline: BgNbdGammaGamma,
+def evaluation_table(
     rows: pd.DataFrame,
+    predictions: pd.DataFrame,
+    baseline: BgNbdGammaGamma | None,
     horizon_days: int,
-    threads: int,
 ) -> pd.DataFrame:
-    """EVALUATION_COLUMNS for each evaluated customer: labels, model and baseline outputs."""
-    out = model.predict(rows, num_threads=threads)
+    """EVALUATION_COLUMNS for labelled feature rows: labels, model and baseline outputs.
+
+    `rows`: feature rows with the label columns; `predictions`: `CLVModel.predict(rows)`, row
+    for row. The baseline columns are NaN when there is no baseline.
+    """
+    if baseline is not None:
+        baseline_value = np.asarray(baseline.predict_value(rows, horizon_days), dtype=float)
+        baseline_churn = np.clip(
+            np.asarray(baseline.probability_no_purchase(rows, horizon_days), dtype=float),
+            0.0,
+            1.0,
+        )
+    else:
+        baseline_value = baseline_churn = np.full(len(rows), np.nan)
     frame = pd.DataFrame(
         {
             schema.CUSTOMER_ID: rows[schema.CUSTOMER_ID].astype(str).to_numpy(),
@@ -196,23 +206,13 @@ def _predictions(
             schema.HISTORICAL_VALUE: rows[schema.HISTORICAL_VALUE].to_numpy(dtype=float),
             schema.FUTURE_SPEND: rows[schema.FUTURE_SPEND].to_numpy(dtype=float),
             schema.CHURNED: rows[schema.CHURNED].to_numpy(dtype=int),
-            BASELINE_VALUE: np.asarray(baseline.predict_value(rows, horizon_days), dtype=float),
-            BASELINE_CHURN_PROBABILITY: np.clip(
-                np.asarray(baseline.probability_no_purchase(rows, horizon_days), dtype=float),
-                0.0,
-                1.0,
-            ),
+            BASELINE_VALUE: baseline_value,
+            BASELINE_CHURN_PROBABILITY: baseline_churn,
         }
     )
-    for column in (
-        "predicted_value",
-        "value_p10",
-        "value_p90",
-        "churn_probability",
-        "value_at_risk",
-        "value_tier",
-    ):
-        frame[column] = out[column].to_numpy()
+    for column in EVALUATION_COLUMNS:
+        if column not in frame:
+            frame[column] = predictions[column].to_numpy()
     return frame[list(EVALUATION_COLUMNS)]
 
 

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 import pytest
 from clv.features import schema
@@ -22,42 +21,17 @@ from clv.models.registry import log_clv_model, register_clv_model, set_alias
 from clv.training.artifacts import (
     BASELINE_CHURN_PROBABILITY,
     BASELINE_VALUE,
-    EVALUATION_COLUMNS,
     EVALUATION_METRICS,
     EVALUATION_PREDICTIONS,
 )
+from clv.training.evaluate import evaluation_table
 from clv.training.metrics import churn_metrics, value_metrics
 
 
 def evaluation_predictions(model, panel: pd.DataFrame) -> pd.DataFrame:
-    """EVALUATION_COLUMNS for the labelled rows of `panel` at its latest cutoff."""
+    """EVALUATION_COLUMNS for the panel's latest cutoff, with the model's own baseline."""
     rows = panel[panel[schema.CUTOFF] == panel[schema.CUTOFF].max()].reset_index(drop=True)
-    predicted = model.predict(rows)
-    horizon = model.spec.horizon_days
-    frame = rows[
-        [
-            schema.CUSTOMER_ID,
-            schema.CUTOFF,
-            schema.LIFECYCLE_STAGE,
-            schema.HISTORICAL_VALUE,
-            schema.FUTURE_SPEND,
-            schema.CHURNED,
-        ]
-    ].copy()
-    for column in (
-        "predicted_value",
-        "value_p10",
-        "value_p90",
-        "churn_probability",
-        "value_at_risk",
-        "value_tier",
-    ):
-        frame[column] = predicted[column].to_numpy()
-    frame[BASELINE_VALUE] = model.baseline.predict_value(rows, horizon)
-    frame[BASELINE_CHURN_PROBABILITY] = np.clip(
-        model.baseline.probability_no_purchase(rows, horizon), 0.0, 1.0
-    )
-    return frame[list(EVALUATION_COLUMNS)]
+    return evaluation_table(rows, model.predict(rows), model.baseline, model.spec.horizon_days)
 
 
 def _metrics(frame: pd.DataFrame, value: str, churn: str) -> dict[str, float]:

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 import pytest
 from clv.features import schema
@@ -19,11 +18,11 @@ from clv.training import tracking
 from clv.training.artifacts import (
     BASELINE_CHURN_PROBABILITY,
     BASELINE_VALUE,
-    EVALUATION_COLUMNS,
     EVALUATION_METRICS,
     EVALUATION_PREDICTIONS,
 )
 from clv.training.config import TrainingConfig
+from clv.training.evaluate import evaluation_table
 from clv.training.metrics import churn_metrics, value_metrics
 from clv.training.tracking import TrackingStoreError
 
@@ -123,16 +122,7 @@ def test_experiment_artifacts_live_beside_the_database(sqlite_uri: str, tmp_path
 def _predictions(model, panel: pd.DataFrame) -> pd.DataFrame:
     """EVALUATION_COLUMNS for the panel's latest cutoff, with the model's own baseline."""
     rows = panel[panel[schema.CUTOFF] == panel[schema.CUTOFF].max()].reset_index(drop=True)
-    out = model.predict(rows)
-    horizon = model.spec.horizon_days
-    frame = rows[[schema.CUSTOMER_ID, schema.CUTOFF, schema.FUTURE_SPEND, schema.CHURNED]].copy()
-    for column in [c for c in EVALUATION_COLUMNS if c in out.columns and c not in frame]:
-        frame[column] = out[column].to_numpy()
-    frame[BASELINE_VALUE] = np.asarray(model.baseline.predict_value(rows, horizon), dtype=float)
-    frame[BASELINE_CHURN_PROBABILITY] = np.clip(
-        np.asarray(model.baseline.probability_no_purchase(rows, horizon), dtype=float), 0, 1
-    )
-    return frame[list(EVALUATION_COLUMNS)]
+    return evaluation_table(rows, model.predict(rows), model.baseline, model.spec.horizon_days)
 
 
 def _metrics(frame: pd.DataFrame, value: str, churn: str) -> dict[str, float]:
