@@ -146,10 +146,7 @@ def evaluate(log: TransactionLog, config: TrainingConfig) -> EvaluationResult:
 
     out = model.predict(eval_rows, num_threads=config.params.churn.num_threads)
     predictions = evaluation_table(eval_rows, out, baseline, config.horizon_days)
-    metrics = {
-        "model": _metrics(predictions, "predicted_value", "churn_probability"),
-        "baseline": _metrics(predictions, BASELINE_VALUE, BASELINE_CHURN_PROBABILITY),
-    }
+    metrics = model_and_baseline_metrics(predictions)
     window = {
         "first_date": log.first_date,
         "last_date": log.last_date,
@@ -216,7 +213,17 @@ def evaluation_table(
     return frame[list(EVALUATION_COLUMNS)]
 
 
-def _metrics(predictions: pd.DataFrame, value: str, churn: str) -> dict[str, float]:
+def model_and_baseline_metrics(table: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """{"model": {...}, "baseline": {...}}: `table_metrics` of an evaluation table's two sides."""
+    return {
+        "model": table_metrics(table, "predicted_value", "churn_probability"),
+        "baseline": table_metrics(table, BASELINE_VALUE, BASELINE_CHURN_PROBABILITY),
+    }
+
+
+def table_metrics(predictions: pd.DataFrame, value: str, churn: str) -> dict[str, float]:
+    """Value and churn metrics of one pair of prediction columns against the labels, plus
+    n_customers, total_actual and total_predicted (currency)."""
     actual = predictions[schema.FUTURE_SPEND].to_numpy(dtype=float)
     predicted = predictions[value].to_numpy(dtype=float)
     return {

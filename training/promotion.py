@@ -35,7 +35,7 @@ from clv.models.composite import CLVModel
 from clv.models.registry import CHAMPION_ALIAS, ModelNotFoundError, load_clv_model, set_alias
 
 from .config import TrainingConfig
-from .metrics import churn_metrics, value_metrics
+from .evaluate import evaluation_table, table_metrics
 from .tracking import flatten
 
 logger = logging.getLogger(__name__)
@@ -286,16 +286,8 @@ def score_on_customers(
     rows = keys.merge(panel, on=[schema.CUSTOMER_ID, schema.CUTOFF], how="inner")
     if len(rows) != len(keys):
         raise ValueError(f"only {len(rows)} of {len(keys)} evaluation rows could be rebuilt")
-    predicted = model.predict(rows)
-    actual = rows[schema.FUTURE_SPEND].to_numpy(dtype=float)
-    return {
-        **value_metrics(actual, predicted["predicted_value"].to_numpy(dtype=float)),
-        **churn_metrics(
-            rows[schema.CHURNED].to_numpy(dtype=float),
-            predicted["churn_probability"].to_numpy(dtype=float),
-        ),
-        "n_customers": float(len(rows)),
-    }
+    table = evaluation_table(rows, model.predict(rows), None, horizon_days)
+    return table_metrics(table, "predicted_value", "churn_probability")
 
 
 def _logged_metrics(run_id: str | None) -> dict[str, float]:

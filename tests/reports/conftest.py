@@ -19,26 +19,16 @@ from clv.features import schema
 from clv.features.datasets import cdnow_master_path, cdnow_sample_ids
 from clv.models.registry import log_clv_model, register_clv_model, set_alias
 from clv.training.artifacts import (
-    BASELINE_CHURN_PROBABILITY,
-    BASELINE_VALUE,
     EVALUATION_METRICS,
     EVALUATION_PREDICTIONS,
 )
-from clv.training.evaluate import evaluation_table
-from clv.training.metrics import churn_metrics, value_metrics
+from clv.training.evaluate import evaluation_table, model_and_baseline_metrics
 
 
 def evaluation_predictions(model, panel: pd.DataFrame) -> pd.DataFrame:
     """EVALUATION_COLUMNS for the panel's latest cutoff, with the model's own baseline."""
     rows = panel[panel[schema.CUTOFF] == panel[schema.CUTOFF].max()].reset_index(drop=True)
     return evaluation_table(rows, model.predict(rows), model.baseline, model.spec.horizon_days)
-
-
-def _metrics(frame: pd.DataFrame, value: str, churn: str) -> dict[str, float]:
-    return {
-        **value_metrics(frame[schema.FUTURE_SPEND], frame[value]),
-        **churn_metrics(frame[schema.CHURNED], frame[churn]),
-    }
 
 
 @pytest.fixture(scope="session")
@@ -53,10 +43,7 @@ def report_store(tmp_path_factory, small_model, small_panel) -> str:
         with mlflow.start_run(experiment_id=experiment):
             info = log_clv_model(small_model, small_panel.head(5))
             table = evaluation_predictions(small_model, small_panel)
-            metrics = {
-                "model": _metrics(table, "predicted_value", "churn_probability"),
-                "baseline": _metrics(table, BASELINE_VALUE, BASELINE_CHURN_PROBABILITY),
-            }
+            metrics = model_and_baseline_metrics(table)
             files = root / "evaluation"
             files.mkdir()
             table.to_parquet(files / Path(EVALUATION_PREDICTIONS).name)

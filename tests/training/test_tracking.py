@@ -16,14 +16,11 @@ import pytest
 from clv.features import schema
 from clv.training import tracking
 from clv.training.artifacts import (
-    BASELINE_CHURN_PROBABILITY,
-    BASELINE_VALUE,
     EVALUATION_METRICS,
     EVALUATION_PREDICTIONS,
 )
 from clv.training.config import TrainingConfig
-from clv.training.evaluate import evaluation_table
-from clv.training.metrics import churn_metrics, value_metrics
+from clv.training.evaluate import evaluation_table, model_and_baseline_metrics
 from clv.training.tracking import TrackingStoreError
 
 
@@ -125,22 +122,13 @@ def _predictions(model, panel: pd.DataFrame) -> pd.DataFrame:
     return evaluation_table(rows, model.predict(rows), model.baseline, model.spec.horizon_days)
 
 
-def _metrics(frame: pd.DataFrame, value: str, churn: str) -> dict[str, float]:
-    return value_metrics(frame[schema.FUTURE_SPEND], frame[value]) | churn_metrics(
-        frame[schema.CHURNED], frame[churn]
-    )
-
-
 def test_a_run_logs_params_metrics_tags_artifacts_and_the_model(
     sqlite_uri: str, small_model, small_panel
 ) -> None:
     from clv.features.transactions import CleaningReport
 
     predictions = _predictions(small_model, small_panel)
-    metrics = {
-        "model": _metrics(predictions, "predicted_value", "churn_probability"),
-        "baseline": _metrics(predictions, BASELINE_VALUE, BASELINE_CHURN_PROBABILITY),
-    }
+    metrics = model_and_baseline_metrics(predictions)
     config = TrainingConfig(horizon_days=273, seed=7)
     window = {"first_date": pd.Timestamp("1997-01-01").date(), "training_cutoffs": []}
     report = CleaningReport(rows_read=10, rows_kept=9, dropped={"missing amount": 1})
