@@ -7,6 +7,7 @@ import tempfile
 import tomllib
 from datetime import date, datetime
 from pathlib import Path
+from typing import Final
 
 import typer
 from clv.features import build, transactions
@@ -38,27 +39,39 @@ def parse_date(value: str, option: str) -> date:
         ) from None
 
 
-def load_config_file(path: Path | None) -> tuple[dict[str, object], dict[str, object]]:
-    """The [columns] and [features] tables of a TOML config file (empty when no file).
+CONFIG_SECTIONS: Final = ("columns", "features", "training")
 
-    A [training] table is allowed (and read by `clv train`), so one file serves every command.
+
+def read_config_tables(path: Path | None) -> dict[str, dict[str, object]]:
+    """Every table of a TOML config file, by name (each empty when absent or with no file).
+
+    The tables are [columns], [features] and [training] (read by `clv train`), so one file
+    serves every command; any other table is an error naming the file.
     """
+    tables: dict[str, dict[str, object]] = {name: {} for name in CONFIG_SECTIONS}
     if path is None:
-        return {}, {}
+        return tables
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise CliUsageError(f"config file not found: {path}", "--config") from None
     except tomllib.TOMLDecodeError as exc:
         raise CliUsageError(f"config file {path} is not valid TOML: {exc}", "--config") from None
-    unknown = set(data) - {"columns", "features", "training"}
+    unknown = set(data) - set(CONFIG_SECTIONS)
     if unknown:
         raise CliUsageError(
             f"config file {path}: unknown section(s) {sorted(unknown)}; "
             "expected [columns], [features] and [training]",
             "--config",
         )
-    return dict(data.get("columns", {})), dict(data.get("features", {}))
+    tables.update({name: dict(data[name]) for name in CONFIG_SECTIONS if name in data})
+    return tables
+
+
+def load_config_file(path: Path | None) -> tuple[dict[str, object], dict[str, object]]:
+    """The [columns] and [features] tables of a TOML config file (empty when no file)."""
+    tables = read_config_tables(path)
+    return tables["columns"], tables["features"]
 
 
 def column_mapping(

@@ -6,7 +6,6 @@ import contextlib
 import json
 import logging
 import math
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -18,7 +17,7 @@ from clv.training.config import TrainingConfig
 from pydantic import ValidationError
 
 from .errors import CliUsageError, user_errors
-from .features_cmd import column_mapping, parse_date
+from .features_cmd import column_mapping, parse_date, read_config_tables
 from .options import (
     AmountCol,
     ChannelCol,
@@ -38,7 +37,6 @@ EVALUATIONS: Final = ("customer-holdout", "out-of-time")
 # importing MLflow would add seconds to every `clv` command, not only to `clv train`.
 DEFAULT_EXPERIMENT: Final = "clv"
 DEFAULT_MODEL_NAME: Final = "clv"
-CONFIG_SECTIONS: Final = ("columns", "features", "training")
 # TrainingConfig fields that have their own command-line option (named in error messages).
 _OPTION_FOR_FIELD: Final = {
     "horizon_days": "--horizon-days",
@@ -60,23 +58,7 @@ _SHOWN_METRICS: Final = (
 
 def load_train_config(path: Path | None) -> dict[str, dict[str, Any]]:
     """The [columns], [features] and [training] tables of a TOML file (empty when no file)."""
-    tables: dict[str, dict[str, Any]] = {name: {} for name in CONFIG_SECTIONS}
-    if path is None:
-        return tables
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise CliUsageError(f"config file not found: {path}", "--config") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CliUsageError(f"config file {path} is not valid TOML: {exc}", "--config") from None
-    unknown = set(data) - set(CONFIG_SECTIONS)
-    if unknown:
-        raise CliUsageError(
-            f"config file {path}: unknown section(s) {sorted(unknown)}; "
-            "expected [columns], [features] and [training]",
-            "--config",
-        )
-    tables.update({name: dict(data[name]) for name in CONFIG_SECTIONS if name in data})
+    tables = read_config_tables(path)
     if "feature_config" in tables["training"]:
         raise CliUsageError(
             f"config file {path}: put feature settings in the [features] table", "--config"
