@@ -9,6 +9,11 @@ Here a batch never waits: the batch size grows only when requests queue up behin
 batch, which is when merging them pays (one DuckDB feature query instead of many).
 
 A merged batch that fails is retried job by job, so one request's failure is never another's.
+
+Small batches (at most `inline_max_items`) run in the event loop itself: a hop to a worker
+thread costs more than scoring a few customers does, and while that thread computes, the
+event loop and the thread take turns on the GIL (each waits up to the 5 ms switch interval).
+Larger batches go to one worker thread, so the loop keeps accepting requests meanwhile.
 """
 
 from __future__ import annotations
@@ -37,12 +42,19 @@ class _Job(Generic[In, Out]):
 class MicroBatcher(Generic[In, Out]):
     """Run `fn(items) -> outputs` (one output per item) in a worker thread, one batch at a time.
 
-    max_items bounds a merged batch; a single larger job still runs alone.
+    max_items bounds a merged batch; a single larger job still runs alone. Batches of at
+    most inline_max_items run in the event loop's thread (see the module docstring).
     """
 
-    def __init__(self, fn: Callable[[Sequence[In]], list[Out]], max_items: int) -> None:
+    def __init__(
+        self,
+        fn: Callable[[Sequence[In]], list[Out]],
+        max_items: int,
+        inline_max_items: int = 0,
+    ) -> None:
         self.fn = fn
         self.max_items = max_items
+        self.inline_max_items = inline_max_items
         self._queue: list[_Job[In, Out]] = []
         self._running = False
         self._limiter: anyio.CapacityLimiter | None = None
@@ -74,6 +86,8 @@ class MicroBatcher(Generic[In, Out]):
             self._running = False
 
     async def _call(self, items: Sequence[In]) -> list[Out]:
+        if len(items) <= self.inline_max_items:
+            return self.fn(items)
         if self._limiter is None:  # created in the event loop that uses it
             self._limiter = anyio.CapacityLimiter(1)
         return await anyio.to_thread.run_sync(self.fn, items, limiter=self._limiter)

@@ -10,6 +10,7 @@
 | CLV_MAX_TRANSACTIONS | 100000 | most transactions per customer |
 | CLV_MAX_BODY_BYTES | 33554432 | largest request body (32 MiB) |
 | CLV_TOP_DRIVERS | 5 | value drivers returned per customer |
+| CLV_BATCH_THREADS | 2 | LightGBM threads for batches of 256 customers or more (smaller: 1) |
 
 The MLflow tracking URI comes from MLFLOW_TRACKING_URI (MLflow's own default otherwise).
 """
@@ -30,6 +31,7 @@ _ENV = {
     "max_transactions": "CLV_MAX_TRANSACTIONS",
     "max_body_bytes": "CLV_MAX_BODY_BYTES",
     "top_drivers": "CLV_TOP_DRIVERS",
+    "large_batch_threads": "CLV_BATCH_THREADS",
 }
 
 
@@ -50,6 +52,7 @@ class ServingSettings(BaseModel):
     max_transactions: int = Field(default=100_000, gt=0)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     top_drivers: int = Field(default=5, ge=0, le=100)
+    large_batch_threads: int = Field(default=2, gt=0, le=256)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:

@@ -36,28 +36,27 @@ def _optional_columns(customer: CustomerIn) -> tuple[str, ...]:
     return tuple(c for c in _OPTIONAL if any(getattr(tx, c) is not None for tx in txs))
 
 
-def _log_frame(customers: Sequence[tuple[int, CustomerIn]], optional: tuple[str, ...]):
-    ids: list[str] = []
-    columns: dict[str, list[object]] = {c: [] for c in ("timestamp", "amount", *optional)}
+def _log_columns(
+    customers: Sequence[tuple[int, CustomerIn]], optional: tuple[str, ...]
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """The customers' transactions and as-of dates as columns (lists), ids '0', '1', ..."""
+    names = (schema.CUSTOMER_ID, schema.TIMESTAMP, schema.AMOUNT, *optional)
+    log: dict[str, list[Any]] = {c: [] for c in names}
+    ids, timestamps, amounts = log[schema.CUSTOMER_ID], log[schema.TIMESTAMP], log[schema.AMOUNT]
+    extra = [(log[c], c) for c in optional]
     for i, customer in customers:
+        key = str(i)
         for tx in customer.transactions or []:
-            ids.append(str(i))
-            columns["timestamp"].append(tx.naive_timestamp)
-            columns["amount"].append(tx.amount)
-            for c in optional:
-                columns[c].append(getattr(tx, c))
-    frame = pd.DataFrame({schema.CUSTOMER_ID: ids})
-    frame[schema.TIMESTAMP] = pd.Series(columns["timestamp"], dtype="datetime64[us]")
-    frame[schema.AMOUNT] = np.asarray(columns["amount"], dtype=float)
-    for c in optional:
-        frame[c] = pd.Series(columns[c], dtype=float if c == schema.QUANTITY else object)
-    as_of = pd.DataFrame(
-        {
-            schema.CUSTOMER_ID: [str(i) for i, _ in customers],
-            schema.CUTOFF: pd.to_datetime([c.as_of for _, c in customers]),
-        }
-    )
-    return frame, as_of
+            ids.append(key)
+            timestamps.append(tx.naive_timestamp)
+            amounts.append(tx.amount)
+            for values, c in extra:
+                values.append(getattr(tx, c))
+    as_of: dict[str, list[Any]] = {
+        schema.CUSTOMER_ID: [str(i) for i, _ in customers],
+        schema.CUTOFF: [c.as_of for _, c in customers],
+    }
+    return log, as_of
 
 
 def _given_frame(members: Sequence[tuple[int, CustomerIn]], columns: list[str]) -> pd.DataFrame:
@@ -91,10 +90,10 @@ def feature_frame(scorer: Scorer, customers: Sequence[CustomerIn]) -> pd.DataFra
             groups[_optional_columns(customer)].append((i, customer))
     parts = [_given_frame(given, columns)] if given else []
     for optional, members in groups.items():
-        log, as_of = _log_frame(members, optional)
+        log, as_of = _log_columns(members, optional)
         # Request models validated every value (schemas.py): the feature SQL runs unchecked.
         part = scorer.features_from_transactions(log, as_of, trusted=True)[columns]
-        cast = [c for c in columns[2:] if part[c].dtype != np.float64]
+        cast = [c for c, t in part.dtypes.iloc[2:].items() if t != np.float64]
         parts.append(part.astype(dict.fromkeys(cast, float)) if cast else part)
     if len(parts) == 1:
         return parts[0]  # each part is in request order already
@@ -190,8 +189,9 @@ def predict(
 def explain(scorer: Scorer, customers: Sequence[CustomerIn]) -> ExplainResponse:
     """Full SHAP vectors per customer: value (currency) and churn (log-odds of the booster)."""
     features = feature_frame(scorer, customers)
-    value = scorer.model.explain_value(features, num_threads=scorer.num_threads)
-    churn = scorer.model.explain_churn(features, num_threads=scorer.num_threads)
+    threads = scorer.threads_for(len(features))
+    value = scorer.model.explain_value(features, num_threads=threads)
+    churn = scorer.model.explain_churn(features, num_threads=threads)
     names = value.feature_names
     out = []
     for i, customer in enumerate(customers):

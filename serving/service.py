@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 # Most customers in one merged /predict batch (a larger single request still runs alone).
 MAX_ADAPTIVE_BATCH: Final = 4000
+# Batches up to this many customers are scored in the event loop, without a thread hop (a
+# few ms each; see batching.py).
+INLINE_BATCH: Final = 16
 # Request latency histogram buckets (seconds): the default starts at 5 ms, too coarse here.
 LATENCY_BUCKETS: Final = [
     0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
@@ -65,7 +68,7 @@ def load_scorer(settings: ServingSettings) -> Scorer:
         loaded = load_clv_model(
             alias=settings.model_alias, name=settings.model_name, version=settings.model_version
         )
-        return Scorer(loaded, num_threads=1)
+        return Scorer(loaded, num_threads=1, large_batch_threads=settings.large_batch_threads)
     except (ModelNotFoundError, ModelContractError) as exc:
         raise ServiceStartupError(f"cannot start the clv service: {exc}") from exc
 
@@ -103,7 +106,9 @@ class CLVService:
         )
         top_k = self.settings.top_drivers
         self.batcher: MicroBatcher[CustomerIn, dict[str, Any]] = MicroBatcher(
-            lambda items: handlers.prediction_rows(self.scorer, items, top_k), MAX_ADAPTIVE_BATCH
+            lambda items: handlers.prediction_rows(self.scorer, items, top_k),
+            MAX_ADAPTIVE_BATCH,
+            inline_max_items=INLINE_BATCH,
         )
         self._warm_up()
         # The ~400k objects of the loaded stack (model, MLflow, BentoML, pandas) made each full

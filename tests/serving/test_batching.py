@@ -56,3 +56,27 @@ def test_a_failing_job_does_not_fail_the_jobs_merged_with_it():
             await bad
 
     asyncio.run(main())
+
+
+def test_small_batches_run_in_the_event_loop_and_larger_ones_in_a_worker_thread():
+    threads: list[int] = []
+
+    def record(items):
+        threads.append(threading.get_ident())
+        if "bad" in items:
+            raise ValueError("bad item")
+        return list(items)
+
+    async def main():
+        batcher = MicroBatcher(record, max_items=100, inline_max_items=2)
+        assert await batcher.submit([1, 2]) == [1, 2]
+        assert await batcher.submit([1, 2, 3]) == [1, 2, 3]
+        with pytest.raises(ValueError, match="bad item"):
+            await batcher.submit(["bad"])  # an inline failure reaches its caller too
+        assert await batcher.submit([4]) == [4]  # and the batcher keeps serving
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert threads[0] == loop_thread
+    assert threads[1] != loop_thread
+    assert threads[2] == threads[3] == loop_thread

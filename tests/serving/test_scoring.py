@@ -18,6 +18,7 @@ from clv.serving import handlers
 from clv.serving.schemas import PredictRequest, RequestPolicy, set_policy
 from clv.serving.scoring import (
     FEATURE_FAMILIES,
+    LARGE_BATCH_ROWS,
     FeatureBuilder,
     ModelContractError,
     Scorer,
@@ -72,6 +73,17 @@ def test_drivers_are_the_largest_contributions_and_families_partition_them(score
         "driver_1_contribution",
         "driver_1_value",
     ]
+
+
+def test_large_batches_use_more_threads_and_score_the_same(small_model, small_features):
+    loaded = LoadedModel(small_model, "clv", "7", "champion", None, "models:/clv/7")
+    one, two = Scorer(loaded), Scorer(loaded, num_threads=1, large_batch_threads=2)
+    assert len(small_features) >= LARGE_BATCH_ROWS
+    assert two.threads_for(LARGE_BATCH_ROWS - 1) == 1
+    assert two.threads_for(LARGE_BATCH_ROWS) == 2 and one.threads_for(LARGE_BATCH_ROWS) == 1
+    a, b = one.score(small_features, top_k=3), two.score(small_features, top_k=3)
+    pd.testing.assert_frame_equal(a.predictions, b.predictions)
+    np.testing.assert_array_equal(a.explanation.contributions, b.explanation.contributions)
 
 
 def test_contract_refuses_a_model_whose_features_differ(small_model):
