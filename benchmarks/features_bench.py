@@ -8,11 +8,13 @@ For each size (transactions, approximately: the generator is asked for size / 9.
 a log made by `clv.features.synthetic` is cached under benchmarks/data/ (gitignored). The full
 build is timed in a fresh process: `load_transactions` on the Parquet file (validation, cleaning,
 daily aggregates) + the features of every customer at one cutoff (the last day), written to a
-Parquet file, as `clv features` does. Peak memory is the peak RSS of that process, DuckDB
-included (the larger of psutil sampling and getrusage). In the same run, on the same file,
-`lifetimes.utils.summary_data_from_transaction_data` (reading the three columns it needs with
-pandas, then the summary at the same cutoff, in days) is timed the same way; it computes 4
-columns per customer where the build computes 49. It is skipped above --lifetimes-max.
+Parquet file as `clv features` writes it (rows in no particular order), with the DuckDB settings
+of `transactions.connect` (its thread count is printed). Peak memory is the peak RSS of that
+process, DuckDB included (the larger of psutil sampling and getrusage). In the same run, on the
+same file, `lifetimes.utils.summary_data_from_transaction_data` (reading the three columns it
+needs with pandas, then the summary at the same cutoff, in days) is timed the same way; it
+computes 4 columns per customer where the build computes 49. It is skipped above
+--lifetimes-max.
 With --rfm-only both read a copy of the log with only the three columns lifetimes needs (no
 order ids to de-duplicate, no products or channels to count).
 
@@ -204,7 +206,8 @@ def main() -> None:
     load = os.getloadavg()
     print(
         f"{os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
-        f"memory limit {args.memory_limit or 'DuckDB default'}; "
+        f"memory limit {args.memory_limit or 'DuckDB default'}, "
+        f"{duckdb_threads(args.memory_limit)} DuckDB threads; "
         f"{'customer_id, timestamp, amount only' if args.rfm_only else 'all seven columns'}",
         flush=True,
     )
@@ -256,6 +259,17 @@ def main() -> None:
             checks.append(f">= {SPEEDUP_TARGET:.0f}x lifetimes {_check(speedup >= SPEEDUP_TARGET)}")
         if checks:
             print("      targets: " + "; ".join(checks), flush=True)
+
+
+def duckdb_threads(memory_limit: str | None) -> str:
+    """The thread count `transactions.connect` gives the build (it depends on the limit)."""
+    from clv.features import transactions
+
+    con = transactions.connect(memory_limit=memory_limit)
+    try:
+        return str(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+    finally:
+        con.close()
 
 
 def _check(ok: bool) -> str:

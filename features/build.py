@@ -11,14 +11,13 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import TypeAlias
 
-import duckdb
 import pandas as pd
 
 from . import schema
 from .config import FeatureConfig
 from .errors import TransactionLogError
 from .sql import feature_names, feature_sql, label_sql, pairs_for_cutoffs_sql
-from .transactions import TransactionLog, trusted_log_sql
+from .transactions import TransactionLog
 
 logger = logging.getLogger(__name__)
 
@@ -104,13 +103,20 @@ def panel_query(
     cutoffs: Cutoffs,
     horizon_days: int | None,
     config: FeatureConfig,
+    ordered: bool = False,
 ) -> str:
     """Register the (customer, cutoff) pairs; return one SELECT of features (+ labels).
 
     Model-input features are cast to DOUBLE so every engine and file format sees one schema.
+    Rows come in no particular order unless `ordered` (then by cutoff, customer): a file
+    written from an unordered query is written by every thread at once, while a sorted one
+    waits for the sort and is then written by one thread (0.4 s of 3 on 10M transactions).
     """
     _register_pairs(log, cutoffs)
-    return _panel_sql(config, log.optional_columns, horizon_days)
+    # Pairs made from a list of dates hold every customer acquired by each date (see
+    # `sql.feature_sql` for what the cutoff relation buys).
+    dates = None if isinstance(cutoffs, pd.DataFrame) else "cutoff_dates"
+    return _panel_sql(config, log.optional_columns, horizon_days, ordered=ordered, cutoffs=dates)
 
 
 def _panel_sql(
@@ -118,15 +124,20 @@ def _panel_sql(
     optional_columns: Iterable[str],
     horizon_days: int | None,
     relations: str = "",
+    ordered: bool = True,
+    cutoffs: str | None = None,
 ) -> str:
-    """The SELECT of `panel_query`; `relations` (CTEs) may define the relations it reads."""
+    """The SELECT of `panel_query`; `relations` (CTEs) may define the relations it reads.
+
+    Sorted by cutoff, customer unless `ordered` is False; `cutoffs` as in `sql.feature_sql`.
+    """
     names = feature_names(config)
     select = [
         *(f"f.{c}" for c in (*schema.KEY_COLUMNS, *schema.DESCRIPTIVE_COLUMNS)),
         *(f"CAST(f.{n} AS DOUBLE) AS {n}" for n in names),
     ]
     prefix = f"WITH {relations},\n" if relations else "WITH "
-    sql = f"{prefix}features AS ({feature_sql(config, optional_columns)})"
+    sql = f"{prefix}features AS ({feature_sql(config, optional_columns, cutoffs)})"
     join = ""
     if horizon_days is not None:
         sql += f", labels AS ({label_sql(horizon_days)})"
@@ -137,7 +148,8 @@ def _panel_sql(
         ]
         join = "JOIN labels l ON l.customer_id = f.customer_id AND l.cutoff = f.cutoff"
     columns = ",\n    ".join(select)
-    return f"{sql}\nSELECT\n    {columns}\nFROM features f {join}\nORDER BY f.cutoff, f.customer_id"
+    order = "\nORDER BY f.cutoff, f.customer_id" if ordered else ""
+    return f"{sql}\nSELECT\n    {columns}\nFROM features f {join}{order}"
 
 
 def build_features(
@@ -150,81 +162,8 @@ def build_features(
     customer). Sorted by cutoff, customer. Columns are documented in `sql.feature_sql`.
     """
     config = config or FeatureConfig()
-    return _normalise(log.con.execute(panel_query(log, cutoffs, None, config)).df())
-
-
-class TrustedFeatures:
-    """`build_features` for in-memory logs already validated elsewhere, in one prepared query.
-
-    For a service scoring few customers per call: `transactions_from_frame` + `build_features`
-    run a dozen statements per call (validation counts, views, tables, the feature query), and
-    DuckDB plans each one. Here the log and the pairs go into two tables and one statement
-    runs the same SQL (`transactions.trusted_log_sql`, then the panel query), prepared once per
-    log schema. Nothing is checked: use it only for logs whose values are known to be valid
-    (the service's request models check them); otherwise use `transactions_from_frame`.
-    Not thread-safe; one instance per connection.
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, config: FeatureConfig | None = None):
-        self.con = con
-        self.config = config or FeatureConfig()
-        self._prepared: dict[tuple[tuple[str, str], ...], str] = {}
-        self._disabled: str | None = None
-
-    def _statement(self, transactions: pd.DataFrame) -> tuple[str, str]:
-        """(log table, prepared statement) for this frame's columns and dtypes."""
-        key = tuple((str(c), str(t)) for c, t in transactions.dtypes.items())
-        name = self._prepared.get(key)
-        if name is None:
-            name = f"_trusted_{len(self._prepared)}"
-            log_table = f"{name}_log"
-            self.con.register("_trusted_frame", transactions)
-            self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {log_table} AS SELECT * FROM _trusted_frame LIMIT 0"
-            )
-            self.con.unregister("_trusted_frame")
-            self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {name}_pairs (customer_id VARCHAR, cutoff DATE)"
-            )
-            described = self.con.execute(f"DESCRIBE {log_table}").fetchall()
-            relations, optional = trusted_log_sql(
-                log_table, {r[0]: str(r[1]) for r in described}, config=self.config
-            )
-            relations += f",\npairs AS (SELECT customer_id, cutoff FROM {name}_pairs)"
-            sql = _panel_sql(self.config, optional, None, relations)
-            self.con.execute(f"PREPARE {name} AS {sql}")
-            self._prepared[key] = name
-        return f"{name}_log", name
-
-    def build(self, transactions: pd.DataFrame, cutoffs: pd.DataFrame) -> pd.DataFrame:
-        """transactions: customer_id, timestamp, amount (+ optional columns), valid values;
-        cutoffs: (customer_id, cutoff) pairs. The rows `build_features` returns for them."""
-        log_table, name = self._statement(transactions)
-        con = self.con
-        con.execute(f"DELETE FROM {log_table}")
-        con.append(log_table, transactions)
-        con.execute(f"DELETE FROM {name}_pairs")
-        con.append(f"{name}_pairs", _pairs_frame(cutoffs))
-        # DuckDB plans the statement again at each EXECUTE (it reads tables); on a few rows,
-        # the optimizer passes cost more than they save (measured: -2.5 ms of ~15 ms per call,
-        # none lost on 1,000 customers). They rewrite plans, never results.
-        con.execute(f"SET disabled_optimizers = '{self._disabled_optimizers()}'")
-        try:
-            # fetchnumpy + DataFrame: the frame `.df()` gives, ~2 ms sooner on a few rows.
-            columns = con.execute(f"EXECUTE {name}").fetchnumpy()
-            return _normalise(pd.DataFrame(columns))
-        finally:
-            con.execute("RESET disabled_optimizers")
-
-    def _disabled_optimizers(self) -> str:
-        if self._disabled is None:
-            names = self.con.execute("SELECT name FROM duckdb_optimizers()").fetchall()
-            self._disabled = ",".join(n for (n,) in names if n not in _KEPT_OPTIMIZERS)
-        return self._disabled
-
-
-# Kept for the trusted query: pushing the `day <= cutoff` filter down pays on any log size.
-_KEPT_OPTIMIZERS = frozenset({"filter_pushdown"})
+    query = panel_query(log, cutoffs, None, config, ordered=True)
+    return _normalise(log.con.execute(query).df())
 
 
 def build_panel(
@@ -239,7 +178,8 @@ def build_panel(
     """
     config = config or FeatureConfig()
     check_cutoffs(log, cutoffs, horizon_days)
-    return _normalise(log.con.execute(panel_query(log, cutoffs, horizon_days, config)).df())
+    query = panel_query(log, cutoffs, horizon_days, config, ordered=True)
+    return _normalise(log.con.execute(query).df())
 
 
 def _normalise(frame: pd.DataFrame) -> pd.DataFrame:

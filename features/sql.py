@@ -26,37 +26,58 @@ from .config import FeatureConfig
 DIALECT = "duckdb"
 
 
-def daily_sql(optional_columns: Iterable[str]) -> str:
-    """Per customer and day: spend, returns, counts and the gap since the previous purchase day.
-
-    A purchase day is a day with at least one non-negative amount (a day of returns only is
-    not a purchase; a $0 line is, unless dropped by configuration). `gap_days` is cutoff-independent
-    (it only looks back), so it is computed once here rather than per cutoff, as a LAG over the
-    customer's purchase days (a streaming window; a running MAX over all earlier days gives the
-    same number several times slower). With an order id,
-    lines are first summed per order and the orders counted per day: the same numbers as a
-    COUNT(DISTINCT order_id) per day, which DuckDB computes an order of magnitude slower.
-    """
-    has = set(optional_columns)
-    quantity = "SUM(quantity)" if schema.QUANTITY in has else "CAST(NULL AS DOUBLE)"
-    sums = f"""SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END) AS gross,
+def _line_sums(optional_columns: Iterable[str]) -> str:
+    """Aggregates of lines: spend, returns, counts (and quantity when the log has one)."""
+    quantity = (
+        ",\n        SUM(quantity) AS quantity" if schema.QUANTITY in set(optional_columns) else ""
+    )
+    return f"""SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END) AS gross,
         COUNT(*) FILTER (WHERE amount >= 0) AS n_purchases,
         SUM(amount) AS net,
         COUNT(*) AS n_transactions,
-        SUM(CASE WHEN amount < 0 THEN 1 ELSE 0 END) AS n_returns,
-        SUM(CASE WHEN amount < 0 THEN -amount ELSE 0 END) AS returned,
-        {quantity} AS quantity"""
+        SUM(CASE WHEN amount < 0 THEN -amount ELSE 0 END) AS returned{quantity}"""
+
+
+def per_order_sql(optional_columns: Iterable[str], source: str = "transactions") -> str:
+    """Per customer, day and order id: the sums `daily_sql` adds up per day (logs with an
+    order id). Reads `source` as `daily_sql` does."""
+    return f"""
+SELECT
+    customer_id,
+    CAST(timestamp AS DATE) AS day,
+    order_id,
+    {_line_sums(optional_columns)}
+FROM {source}
+GROUP BY customer_id, CAST(timestamp AS DATE), order_id
+"""
+
+
+def daily_sql(
+    optional_columns: Iterable[str], source: str = "transactions", per_order: str | None = None
+) -> str:
+    """Per customer and day: spend, returns, counts and the gap since the previous purchase day.
+
+    Reads `source` (by default `transactions`; any relation with its columns customer_id,
+    timestamp, amount[, order_id, quantity], whose order_id only has to tell orders apart, so
+    it may be the source's own integer type). A purchase day is a day with at least one
+    non-negative amount (a day of returns only is not a purchase; a $0 line is, unless dropped
+    by configuration). `gap_days` is cutoff-independent (it only looks back), so it is
+    computed once here rather than per cutoff, as a LAG over the customer's purchase days (a
+    streaming window; a running MAX over all earlier days gives the same number several times
+    slower). With an order id, lines are first summed per order (`per_order_sql`) and the
+    orders counted per day: the same numbers as a COUNT(DISTINCT order_id) per day, which
+    DuckDB computes an order of magnitude slower. `per_order` names a relation that already
+    holds `per_order_sql`'s rows (on large logs DuckDB spills more reliably when they are a
+    table of their own than when one statement chains both aggregations). Returns are not
+    counted here: amounts are never NULL or NaN, so a day's returns are its lines that are not
+    purchases (`n_transactions - n_purchases`), one aggregate and one column fewer.
+    """
+    has = set(optional_columns)
+    quantity = ",\n        SUM(quantity) AS quantity" if schema.QUANTITY in has else ""
     if schema.ORDER_ID in has:
-        per_day = f"""per_order AS (
-    SELECT
-        customer_id,
-        CAST(timestamp AS DATE) AS day,
-        order_id,
-        {sums}
-    FROM transactions
-    GROUP BY customer_id, CAST(timestamp AS DATE), order_id
-),
-per_day AS (
+        orders = per_order or "per_order"
+        ctes = "" if per_order else f"per_order AS ({per_order_sql(has, source)}),\n"
+        per_day = f"""{ctes}per_day AS (
     SELECT
         customer_id,
         day,
@@ -64,11 +85,9 @@ per_day AS (
         CAST(SUM(n_purchases) AS BIGINT) AS n_purchases,
         SUM(net) AS net,
         CAST(SUM(n_transactions) AS BIGINT) AS n_transactions,
-        SUM(n_returns) AS n_returns,
-        SUM(returned) AS returned,
-        SUM(quantity) AS quantity,
+        SUM(returned) AS returned{quantity},
         COUNT(order_id) AS n_orders
-    FROM per_order
+    FROM {orders}
     GROUP BY customer_id, day
 )"""
     else:
@@ -76,15 +95,26 @@ per_day AS (
     SELECT
         customer_id,
         CAST(timestamp AS DATE) AS day,
-        {sums},
-        CAST(NULL AS BIGINT) AS n_orders
-    FROM transactions
+        {_line_sums(has)}
+    FROM {source}
     GROUP BY customer_id, CAST(timestamp AS DATE)
 )"""
+    # quantity and n_orders only when the log has the column: the features read NULL otherwise
+    optional = "".join(
+        f"\n    {name},"
+        for name, column in (("quantity", schema.QUANTITY), ("n_orders", schema.ORDER_ID))
+        if column in has
+    )
     return f"""
 WITH {per_day}
 SELECT
-    *,
+    customer_id,
+    day,
+    gross,
+    n_purchases,
+    net,
+    n_transactions,
+    returned,{optional}
     n_purchases > 0 AS is_purchase,
     CASE WHEN n_purchases > 0 THEN DATE_DIFF('day',
         LAG(day) OVER (PARTITION BY customer_id, n_purchases > 0 ORDER BY day),
@@ -186,11 +216,21 @@ def _trend_pairs(config: FeatureConfig) -> list[tuple[int, int]]:
     return [(w[i], w[-1]) for i in range(len(w) - 1)]
 
 
-def feature_sql(config: FeatureConfig, optional_columns: Iterable[str]) -> str:
+def feature_sql(
+    config: FeatureConfig, optional_columns: Iterable[str], cutoffs: str | None = None
+) -> str:
     """Features per (customer_id, cutoff) from `pairs`, `daily` and `first_use`.
 
     Output columns: customer_id, cutoff, first_purchase_date, last_purchase_date,
     lifecycle_stage, then `feature_names(config)` in order. Units: days and currency.
+    Returns are the lines that are not purchases (amounts are never NULL or NaN).
+
+    `cutoffs` names a relation (cutoff) of the cutoff dates when `pairs` holds, for each of
+    them, every customer whose first purchase is on or before it (`pairs_for_cutoffs_sql`).
+    Product and channel counts then join `first_use` to these dates instead of to `pairs`:
+    the same counts (a product's first purchase day is a purchase day, so its customer is in
+    `pairs` for every cutoff on or after it), for a cheaper join. Leave it None when `pairs`
+    gives each customer a cutoff of its own.
     """
     has = set(optional_columns)
     window_aggs = []
@@ -218,13 +258,18 @@ def feature_sql(config: FeatureConfig, optional_columns: Iterable[str]) -> str:
         counts = ",\n        ".join(
             f"COUNT(*) FILTER (WHERE u.kind = '{c}') AS n_{c}s" for c in counted
         )
+        if cutoffs is None:
+            uses = """FROM pairs p
+    JOIN first_use u ON u.customer_id = p.customer_id AND u.first_day <= p.cutoff"""
+        else:
+            uses = f"""FROM first_use u
+    JOIN {cutoffs} p ON u.first_day <= p.cutoff"""
         breadth = f"""
 breadth AS (
-    SELECT p.customer_id, p.cutoff,
+    SELECT u.customer_id, p.cutoff,
         {counts}
-    FROM pairs p
-    JOIN first_use u ON u.customer_id = p.customer_id AND u.first_day <= p.cutoff
-    GROUP BY p.customer_id, p.cutoff
+    {uses}
+    GROUP BY u.customer_id, p.cutoff
 ),"""
         breadth_join = (
             "LEFT JOIN breadth b ON b.customer_id = a.customer_id AND b.cutoff = a.cutoff"
@@ -240,6 +285,8 @@ breadth AS (
         breadth = ""
         breadth_join = ""
         breadth_cols = "CAST(NULL AS BIGINT) AS n_products, CAST(NULL AS BIGINT) AS n_channels"
+    total_quantity = "SUM(h.quantity)" if schema.QUANTITY in has else "CAST(NULL AS DOUBLE)"
+    n_orders = "SUM(h.n_orders)" if schema.ORDER_ID in has else "CAST(NULL AS BIGINT)"
     lapsed, long_term = config.lapsed_after_days, config.long_term_after_days
     return f"""
 WITH history AS (
@@ -267,10 +314,10 @@ agg AS (
         MIN(h.gap_days) AS ipt_min,
         MAX(h.gap_days) AS ipt_max,
         ARG_MAX(h.gap_days, h.day) FILTER (WHERE h.gap_days IS NOT NULL) AS ipt_last,
-        SUM(h.n_returns) AS n_returns,
+        SUM(h.n_transactions) - SUM(h.n_purchases) AS n_returns,
         SUM(h.returned) AS returned_amount,
-        SUM(h.quantity) AS total_quantity,
-        SUM(h.n_orders) AS n_orders,
+        {total_quantity} AS total_quantity,
+        {n_orders} AS n_orders,
         {window_agg_select}
     FROM history h
     GROUP BY h.customer_id, h.cutoff

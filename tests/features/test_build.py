@@ -164,6 +164,47 @@ def test_per_customer_cutoffs(tiny_log: pd.DataFrame) -> None:
     assert f.loc["c", schema.HISTORICAL_VALUE] == 30
 
 
+def test_dates_and_per_customer_pairs_give_the_same_rows() -> None:
+    """Cutoff dates count products and channels through the dates, per-customer pairs through
+    the pairs (`sql.feature_sql`): the same features, whichever way a row was asked for."""
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b", "b", "c", "c"],
+            "timestamp": [
+                "2024-01-01",
+                "2024-01-20",
+                "2024-03-01",
+                "2024-01-05",
+                "2024-02-10",
+                "2024-01-15",
+                "2024-02-20",
+            ],
+            "amount": [10.0, 20.0, -5.0, 7.0, 9.0, -3.0, 4.0],
+            "product": ["p1", "p2", "p3", "p1", "p1", "p2", None],
+            "channel": ["web", "store", "web", "app", "web", "web", "store"],
+        }
+    )
+    log = transactions.transactions_from_frame(frame)
+    cutoffs = [date(2024, 1, 10), date(2024, 2, 15), date(2024, 3, 31)]
+    by_date = build.build_features(log, cutoffs)
+    pairs = by_date[[schema.CUSTOMER_ID, schema.CUTOFF]]
+    pd.testing.assert_frame_equal(build.build_features(log, pairs), by_date)
+    assert by_date.set_index([schema.CUSTOMER_ID, schema.CUTOFF]).loc[
+        ("a", pd.Timestamp("2024-03-31")), ["n_products", "n_channels"]
+    ].tolist() == [2.0, 2.0]  # p3 was only returned: not a product bought
+
+
+def test_file_query_has_the_rows_of_the_frame(tiny_log: pd.DataFrame) -> None:
+    """`panel_query` leaves the order to the engine (a file is then written by every thread);
+    `build_panel` sorts. The same rows either way."""
+    log = transactions.transactions_from_frame(tiny_log)
+    cutoffs = [date(2024, 2, 1), CUTOFF]
+    rows = log.con.execute(build.panel_query(log, cutoffs, 30, FeatureConfig())).df()
+    rows = build._normalise(rows).sort_values([schema.CUTOFF, schema.CUSTOMER_ID])
+    panel = build.build_panel(log, cutoffs, 30)
+    pd.testing.assert_frame_equal(rows.reset_index(drop=True), panel)
+
+
 # --- leakage: transactions after the cutoff change no feature -----------------------------
 _day = st.integers(min_value=0, max_value=120)
 _tx = st.tuples(
@@ -200,63 +241,3 @@ def test_sql_transpiles_to_spark() -> None:
     assert "FROM pairs" in spark
     for query in (sql.daily_sql(["quantity"]), sql.label_sql(30), sql.pairs_for_cutoffs_sql()):
         assert sql.transpile(query, "spark")
-
-
-def _mixed_log() -> pd.DataFrame:
-    """Orders with a line sent twice, padded text, zero amounts, returns, three customers."""
-    return pd.DataFrame(
-        {
-            "customer_id": ["a", "a", "a", "a", "b", "b", "b", "c"],
-            "timestamp": pd.to_datetime(
-                [
-                    "2024-01-01 09:00",
-                    "2024-01-01 09:00",
-                    "2024-01-20",
-                    "2024-03-02",
-                    "2024-02-01",
-                    "2024-02-03",
-                    "2024-03-30",
-                    "2024-03-31 23:00",
-                ],
-                format="ISO8601",
-            ),
-            "amount": [10.0, 10.0, 0.0, 30.0, 40.0, -10.0, 25.0, 5.0],
-            "quantity": [1.0, 1.0, 1.0, 2.0, 4.0, -1.0, 1.0, 1.0],
-            "order_id": ["o1", "o1", "o2", "o3", "o4", "o5", "o6", "o7"],
-            "product": ["p1", "p1", " p2 ", "p1", "p3", "p3", "p4", "p1"],
-            "channel": ["web", "web", "web", "store ", "web", "web", "store", "web"],
-        }
-    )
-
-
-@pytest.mark.parametrize("drop_zero", [False, True])
-@pytest.mark.parametrize(
-    "columns",
-    [
-        ["customer_id", "timestamp", "amount"],
-        ["customer_id", "timestamp", "amount", "quantity"],
-        ["customer_id", "timestamp", "amount", "quantity", "order_id", "product", "channel"],
-    ],
-)
-def test_trusted_features_equal_the_validated_path(columns: list[str], drop_zero: bool) -> None:
-    config = FeatureConfig(drop_zero_amounts=drop_zero)
-    frame = _mixed_log()[columns]
-    pairs = pd.DataFrame(
-        {
-            "customer_id": ["c", "a", "b"],
-            "cutoff": pd.to_datetime(["2024-04-01"] * 2 + ["2024-03-01"]),
-        }
-    )
-    con = transactions.connect(threads=1)
-    trusted = build.TrustedFeatures(con, config)
-    for log, at in ((frame, pairs), (frame[frame.customer_id != "a"], pairs.iloc[[0, 2]])):
-        expected = build.build_features(
-            transactions.transactions_from_frame(log, config=config), at, config
-        )
-        # Twice on one connection: the second call reads the new rows, not the first call's.
-        pd.testing.assert_frame_equal(trusted.build(log, at), expected)
-        pd.testing.assert_frame_equal(trusted.build(log, at), expected)
-    # The validated path still refuses what the trusted one would not check.
-    bad = frame.assign(amount=[float("inf"), *frame.amount[1:]])
-    with pytest.raises(TransactionLogError, match="NaN or infinite"):
-        transactions.transactions_from_frame(bad, config=config, con=con)

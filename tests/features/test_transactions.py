@@ -219,3 +219,42 @@ def test_ids_are_trimmed_and_blank_ids_dropped_in_parquet(tmp_path: Path) -> Non
         "SELECT customer_id, product FROM transactions ORDER BY timestamp"
     ).fetchall()
     assert rows == [("a", "p"), ("a", "p"), ("b", None)]
+
+
+def _order_lines() -> pd.DataFrame:
+    """Lines of two customers' orders: two lines sent twice, the copies with padded ids (the
+    same line once trimmed), and lines that differ in one column only (all kept)."""
+    return pd.DataFrame(
+        {
+            "customer_id": ["a", "a ", "a", "a", "a ", "b", "b", "b"],
+            "timestamp": pd.to_datetime(["2024-01-01 09:00"] * 5 + ["2024-01-02 10:00"] * 3),
+            "amount": [10.0, 10.0, 10.0, 5.0, 5.0, 7.0, 7.0, -7.0],
+            "order_id": [1, 1, 1, 1, 1, 2, 2, 2],
+            "quantity": [1, 1, 2, 1, 1, 1, 1, -1],
+            "product": ["p1", "p1", "p1", "p2", "p2", "p1", "p2", "p1"],
+            "channel": ["web"] * 8,
+        }
+    )
+
+
+@pytest.mark.parametrize("order_type", ["int64", "str"])
+@pytest.mark.parametrize("padded", [False, True])
+def test_duplicate_order_lines_are_removed_once(
+    tmp_path: Path, order_type: str, padded: bool
+) -> None:
+    """The same lines and counts whether identical lines are removed by the DISTINCT or shown
+    absent by their hashes: integer or text order ids; copies identical as read, or only once
+    trimmed (their hashes as read differ: the shortcut must not be taken)."""
+    frame = _order_lines().astype({"order_id": order_type})
+    if not padded:
+        frame["customer_id"] = frame["customer_id"].str.strip()
+    frame.to_parquet(tmp_path / "tx.parquet")
+    log = transactions.load_transactions(tmp_path / "tx.parquet")
+    assert log.report.dropped["duplicate order lines"] == 2
+    unique = frame.assign(customer_id=frame["customer_id"].str.strip()).drop_duplicates()
+    unique.to_parquet(tmp_path / "unique.parquet")
+    expected = transactions.load_transactions(tmp_path / "unique.parquet")
+    assert expected.report.dropped["duplicate order lines"] == 0
+    query = "SELECT * FROM daily ORDER BY customer_id, day"
+    pd.testing.assert_frame_equal(log.con.execute(query).df(), expected.con.execute(query).df())
+    assert log.report.rows_kept == expected.report.rows_kept == 6
