@@ -127,10 +127,13 @@ class CLVService:
         )
 
     def _warm_up(self) -> None:
-        """Score one made-up customer, so the first request does not pay for DuckDB's start."""
+        """Score made-up customers, so the first requests do not pay for DuckDB's start or for
+        preparing the feature statement of the common log shapes (with and without quantity)."""
         body = (
             '{"customers": [{"customer_id": "warm-up", "as_of": "2000-01-31", '
-            '"transactions": [{"timestamp": "2000-01-01", "amount": 1.0}]}]}'
+            '"transactions": [{"timestamp": "2000-01-01", "amount": 1.0}]}, '
+            '{"customer_id": "warm-up-quantity", "as_of": "2000-01-31", '
+            '"transactions": [{"timestamp": "2000-01-01", "amount": 1.0, "quantity": 1.0}]}]}'
         )
         handlers.predict(self.scorer, PredictRequest.model_validate_json(body).customers, 1)
 
