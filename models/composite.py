@@ -243,9 +243,13 @@ class CLVModel:
         return quantile(low_q), quantile(high_q)
 
     # --- explanations ---------------------------------------------------------------------
-    def explain_churn(self, features: pd.DataFrame, num_threads: int = 0) -> Explanation:
-        """TreeSHAP of the churn booster, in log-odds: base + sum == raw margin."""
-        x = self.model_inputs(features)
+    def explain_churn(
+        self, features: pd.DataFrame, num_threads: int = 0, inputs: np.ndarray | None = None
+    ) -> Explanation:
+        """TreeSHAP of the churn booster, in log-odds: base + sum == raw margin.
+
+        inputs: `model_inputs(features)` when the caller has it already."""
+        x = self.model_inputs(features) if inputs is None else inputs
         contrib = np.asarray(
             self.churn_booster.predict(x, pred_contrib=True, num_threads=num_threads), dtype=float
         )

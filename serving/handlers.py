@@ -190,8 +190,9 @@ def explain(scorer: Scorer, customers: Sequence[CustomerIn]) -> ExplainResponse:
     """Full SHAP vectors per customer: value (currency) and churn (log-odds of the booster)."""
     features = feature_frame(scorer, customers)
     threads = scorer.threads_for(len(features))
-    value = scorer.model.explain_value(features, num_threads=threads)
-    churn = scorer.model.explain_churn(features, num_threads=threads)
+    x = scorer.model.model_inputs(features)
+    value = scorer.model.explain_value(features, num_threads=threads, inputs=x)
+    churn = scorer.model.explain_churn(features, num_threads=threads, inputs=x)
     names = value.feature_names
     out = []
     for i, customer in enumerate(customers):
