@@ -16,7 +16,7 @@ import pandas as pd
 from . import schema
 from .config import FeatureConfig
 from .errors import TransactionLogError
-from .sql import feature_names, feature_sql, label_sql, pairs_for_cutoffs_sql
+from .sql import feature_names, feature_sql, label_sql
 from .transactions import TransactionLog
 
 logger = logging.getLogger(__name__)
@@ -89,13 +89,13 @@ def _register_pairs(log: TransactionLog, cutoffs: Cutoffs) -> None:
         )
         con.unregister("_pairs_frame")
     else:
+        # The queries read the dates alone (see `sql.feature_sql`); `pairs` is not needed.
         con.register("_cutoffs_frame", pd.DataFrame({schema.CUTOFF: list(cutoffs)}))
         con.execute(
             "CREATE OR REPLACE TEMP TABLE cutoff_dates AS "
             "SELECT DISTINCT CAST(cutoff AS DATE) AS cutoff FROM _cutoffs_frame"
         )
         con.unregister("_cutoffs_frame")
-        con.execute("CREATE OR REPLACE TEMP TABLE pairs AS " + pairs_for_cutoffs_sql())
 
 
 def panel_query(
@@ -140,13 +140,15 @@ def _panel_sql(
     sql = f"{prefix}features AS ({feature_sql(config, optional_columns, cutoffs)})"
     join = ""
     if horizon_days is not None:
-        sql += f", labels AS ({label_sql(horizon_days)})"
+        sql += f", labels AS ({label_sql(horizon_days, cutoffs)})"
+        # A (customer, cutoff) without a row in `labels` has no day in the horizon.
+        days = f"COALESCE(l.{schema.FUTURE_PURCHASE_DAYS}, 0)"
         select += [
-            f"CAST(l.{schema.FUTURE_SPEND} AS DOUBLE) AS {schema.FUTURE_SPEND}",
-            f"CAST(l.{schema.FUTURE_PURCHASE_DAYS} AS BIGINT) AS {schema.FUTURE_PURCHASE_DAYS}",
-            f"CAST(l.{schema.CHURNED} AS BIGINT) AS {schema.CHURNED}",
+            f"CAST(COALESCE(l.{schema.FUTURE_SPEND}, 0) AS DOUBLE) AS {schema.FUTURE_SPEND}",
+            f"CAST({days} AS BIGINT) AS {schema.FUTURE_PURCHASE_DAYS}",
+            f"CAST(CASE WHEN {days} = 0 THEN 1 ELSE 0 END AS BIGINT) AS {schema.CHURNED}",
         ]
-        join = "JOIN labels l ON l.customer_id = f.customer_id AND l.cutoff = f.cutoff"
+        join = "LEFT JOIN labels l ON l.customer_id = f.customer_id AND l.cutoff = f.cutoff"
     columns = ",\n    ".join(select)
     order = "\nORDER BY f.cutoff, f.customer_id" if ordered else ""
     return f"{sql}\nSELECT\n    {columns}\nFROM features f {join}{order}"

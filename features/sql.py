@@ -8,7 +8,8 @@ relations that the caller provides:
     daily(...)        one row per customer and calendar day, built by `daily_sql`
     first_use(...)    first purchase day per customer and product / channel, by `first_use_sql`
                       (only when the log has a product or channel column)
-    pairs(customer_id, cutoff)   the (customer, cutoff date) rows to compute features for
+    pairs(customer_id, cutoff)   the (customer, cutoff date) rows to compute features for, or
+    cutoff_dates(cutoff)         cutoff dates, for every customer acquired by each of them
 
 Time is counted in whole days. A cutoff date includes its own day: features read days
 `<= cutoff`, labels read days `> cutoff` and `<= cutoff + horizon`.
@@ -31,11 +32,11 @@ def _line_sums(optional_columns: Iterable[str]) -> str:
     quantity = (
         ",\n        SUM(quantity) AS quantity" if schema.QUANTITY in set(optional_columns) else ""
     )
-    return f"""SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END) AS gross,
+    return f"""SUM(GREATEST(amount, 0)) AS gross,
         COUNT(*) FILTER (WHERE amount >= 0) AS n_purchases,
         SUM(amount) AS net,
         COUNT(*) AS n_transactions,
-        SUM(CASE WHEN amount < 0 THEN -amount ELSE 0 END) AS returned{quantity}"""
+        -SUM(LEAST(amount, 0)) AS returned{quantity}"""
 
 
 def per_order_sql(optional_columns: Iterable[str], source: str = "transactions") -> str:
@@ -142,23 +143,11 @@ def first_use_sql(optional_columns: Iterable[str], source: str = "transactions")
     )
     keep = " OR ".join(f"(GROUPING({c}) = 0 AND {c} IS NOT NULL)" for c in columns)
     return f"""
-SELECT customer_id, {kind} AS kind, MIN(CAST(timestamp AS DATE)) AS first_day
+SELECT customer_id, {kind} AS kind, CAST(MIN(timestamp) AS DATE) AS first_day
 FROM {source}
 WHERE amount >= 0
 GROUP BY GROUPING SETS ({sets})
 HAVING {keep}
-"""
-
-
-def pairs_for_cutoffs_sql() -> str:
-    """(customer, cutoff) for every customer whose first purchase is on or before the cutoff.
-
-    Reads `daily` and a relation `cutoff_dates(cutoff)`.
-    """
-    return """
-SELECT f.customer_id, c.cutoff
-FROM (SELECT customer_id, MIN(day) AS first_day FROM daily WHERE is_purchase GROUP BY customer_id) f
-JOIN cutoff_dates c ON f.first_day <= c.cutoff
 """
 
 
@@ -219,18 +208,16 @@ def _trend_pairs(config: FeatureConfig) -> list[tuple[int, int]]:
 def feature_sql(
     config: FeatureConfig, optional_columns: Iterable[str], cutoffs: str | None = None
 ) -> str:
-    """Features per (customer_id, cutoff) from `pairs`, `daily` and `first_use`.
+    """Features per (customer_id, cutoff) from `daily`, `first_use` and `pairs` or `cutoffs`.
 
     Output columns: customer_id, cutoff, first_purchase_date, last_purchase_date,
     lifecycle_stage, then `feature_names(config)` in order. Units: days and currency.
     Returns are the lines that are not purchases (amounts are never NULL or NaN).
 
-    `cutoffs` names a relation (cutoff) of the cutoff dates when `pairs` holds, for each of
-    them, every customer whose first purchase is on or before it (`pairs_for_cutoffs_sql`).
-    Product and channel counts then join `first_use` to these dates instead of to `pairs`:
-    the same counts (a product's first purchase day is a purchase day, so its customer is in
-    `pairs` for every cutoff on or after it), for a cheaper join. Leave it None when `pairs`
-    gives each customer a cutoff of its own.
+    The rows are the (customer, cutoff) pairs of `pairs`, or, when `cutoffs` names a relation
+    (cutoff) of cutoff dates, every customer with a purchase on or before each date. Those
+    are read without a join on the customer: the daily rows (and product and channel first
+    days) up to each date, of customers with a purchase day among them.
     """
     has = set(optional_columns)
     window_aggs = []
@@ -288,11 +275,19 @@ breadth AS (
     total_quantity = "SUM(h.quantity)" if schema.QUANTITY in has else "CAST(NULL AS DOUBLE)"
     n_orders = "SUM(h.n_orders)" if schema.ORDER_ID in has else "CAST(NULL AS BIGINT)"
     lapsed, long_term = config.lapsed_after_days, config.long_term_after_days
+    if cutoffs is None:
+        history = """SELECT p.cutoff, d.*
+    FROM pairs p
+    JOIN daily d ON d.customer_id = p.customer_id AND d.day <= p.cutoff"""
+    else:
+        # Every customer with a purchase by a cutoff is in `pairs` for it, and `agg` keeps only
+        # customers with a purchase by the cutoff: the same rows without a join on the customer.
+        history = f"""SELECT c.cutoff, d.*
+    FROM daily d
+    JOIN {cutoffs} c ON d.day <= c.cutoff"""
     return f"""
 WITH history AS (
-    SELECT p.cutoff, d.*
-    FROM pairs p
-    JOIN daily d ON d.customer_id = p.customer_id AND d.day <= p.cutoff
+    {history}
 ),
 {breadth}
 agg AS (
@@ -382,25 +377,28 @@ FROM rfm
 """
 
 
-def label_sql(horizon_days: int) -> str:
-    """Labels per (customer_id, cutoff) of `pairs`, from days in (cutoff, cutoff + horizon].
+def label_sql(horizon_days: int, cutoffs: str | None = None) -> str:
+    """Labels per (customer_id, cutoff), from days in (cutoff, cutoff + horizon].
 
     future_spend is net spend clipped at 0 (currency); churned is 1 when no purchase day falls
-    in the horizon.
+    in the horizon. Rows are the (customer, cutoff) pairs with a day in the horizon: a pair
+    without one has future_spend 0, no purchase day and churned 1 (`_panel_sql` fills them in).
+    The pairs are those of `pairs`, or with `cutoffs` (as in `feature_sql`), every customer
+    with a day in the horizon of one of these dates (the panel keeps those with features).
     """
+    in_horizon = f"d.day > p.cutoff AND DATE_DIFF('day', p.cutoff, d.day) <= {int(horizon_days)}"
+    if cutoffs is None:
+        days = f"pairs p\nJOIN daily d ON d.customer_id = p.customer_id AND {in_horizon}"
+    else:
+        days = f"daily d\nJOIN {cutoffs} p ON {in_horizon}"
     return f"""
 SELECT
-    p.customer_id,
+    d.customer_id,
     p.cutoff,
-    GREATEST(COALESCE(SUM(d.net), 0), 0) AS {schema.FUTURE_SPEND},
-    COUNT(d.day) FILTER (WHERE d.is_purchase) AS {schema.FUTURE_PURCHASE_DAYS},
-    CASE WHEN COUNT(d.day) FILTER (WHERE d.is_purchase) = 0 THEN 1 ELSE 0 END AS {schema.CHURNED}
-FROM pairs p
-LEFT JOIN daily d
-  ON d.customer_id = p.customer_id
- AND d.day > p.cutoff
- AND DATE_DIFF('day', p.cutoff, d.day) <= {int(horizon_days)}
-GROUP BY p.customer_id, p.cutoff
+    GREATEST(SUM(d.net), 0) AS {schema.FUTURE_SPEND},
+    COUNT(*) FILTER (WHERE d.is_purchase) AS {schema.FUTURE_PURCHASE_DAYS}
+FROM {days}
+GROUP BY d.customer_id, p.cutoff
 """
 
 

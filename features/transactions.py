@@ -13,6 +13,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 import duckdb
@@ -57,8 +58,14 @@ class TransactionLog:
     optional_columns: frozenset[str]
     first_date: date
     last_date: date
-    n_customers: int
     report: CleaningReport
+
+    @cached_property
+    def n_customers(self) -> int:
+        """Customers with at least one kept line (counted on first use: a distinct count
+        over the daily rows, which a feature build does not need)."""
+        rows = self.con.execute("SELECT COUNT(DISTINCT customer_id) FROM daily").fetchall()
+        return int(rows[0][0])
 
 
 # DuckDB splits a large GROUP BY (millions of groups: orders, days, line hashes) into more
@@ -558,9 +565,7 @@ def _validate(
     first_use = first_use_sql(optional, source="clean_transactions")
     if first_use is not None:
         con.execute("CREATE OR REPLACE TEMP TABLE first_use AS " + first_use)
-    stats = con.execute(
-        "SELECT SUM(n_transactions), MIN(day), MAX(day), COUNT(DISTINCT customer_id) FROM daily"
-    ).fetchall()[0]
+    stats = con.execute("SELECT SUM(n_transactions), MIN(day), MAX(day) FROM daily").fetchall()[0]
     assert stats is not None
     kept_rows = int(stats[0] or 0)
     zero_dropped = zero if config.drop_zero_amounts else 0
@@ -587,6 +592,5 @@ def _validate(
         optional_columns=frozenset(optional),
         first_date=stats[1],
         last_date=stats[2],
-        n_customers=int(stats[3]),
         report=report,
     )

@@ -105,6 +105,43 @@ def test_optional_columns_feed_basket_and_breadth_features() -> None:
     assert a["n_products"] == 2 and a["n_channels"] == 2 and a["n_orders"] == 2
 
 
+@pytest.mark.parametrize("integer_ids", [False, True])
+def test_orders_are_the_distinct_order_ids_of_each_day(integer_ids: bool) -> None:
+    # a: Jan 1 holds orders 1 (two lines) and 2; Jan 2 holds the rest of order 2 (an order
+    # that spans midnight counts on both days); Jan 3 holds order 3 (its line sent twice) and
+    # a line without an order id. b: one day of three orders, one day of lines without one.
+    ids = [1, 1, 2, 2, 3, 3, None, 4, 5, 6, None, None]
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a"] * 7 + ["b"] * 5,
+            "timestamp": ["2024-01-01 09:00", "2024-01-01 09:00", "2024-01-01 23:00"]
+            + ["2024-01-02 00:10", "2024-01-03", "2024-01-03", "2024-01-03"]
+            + ["2024-02-01"] * 3
+            + ["2024-02-02"] * 2,
+            "amount": [10.0, 20.0, 5.0, 5.0, 7.0, 7.0, 1.0, 1.0, 2.0, 3.0, 4.0, 6.0],
+            "order_id": pd.array(ids, dtype="Int64")
+            if integer_ids
+            else [None if i is None else f"o{i}" for i in ids],
+        }
+    )
+    log = transactions.transactions_from_frame(frame)
+    assert log.report.dropped["duplicate order lines"] == 1
+    f = build.build_features(log, [CUTOFF]).set_index(schema.CUSTOMER_ID)
+    assert f.loc["a", "n_orders"] == 4  # 2 on Jan 1, 1 on Jan 2, 1 on Jan 3
+    assert f.loc["b", "n_orders"] == 3
+    assert f.loc["a", "n_transactions"] == 6 and f.loc["a", "gross_spend"] == pytest.approx(48)
+
+
+def test_features_at_several_cutoffs_equal_one_cutoff_at_a_time(tiny_log: pd.DataFrame) -> None:
+    cutoffs = [date(2024, 1, 15), date(2024, 2, 29), CUTOFF]
+    log = transactions.transactions_from_frame(tiny_log)
+    panel = build.build_panel(log, cutoffs, horizon_days=30)
+    for cutoff in cutoffs:
+        alone = build.build_panel(log, [cutoff], horizon_days=30)
+        part = panel[panel[schema.CUTOFF] == pd.Timestamp(cutoff)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part, alone)
+
+
 def test_schema_is_fixed_whatever_the_log_carries(tiny_log: pd.DataFrame) -> None:
     f = _features(tiny_log)
     expected = sql.feature_names(FeatureConfig())
@@ -239,5 +276,7 @@ def test_sql_transpiles_to_spark() -> None:
     spark = sql.transpile(sql.feature_sql(FeatureConfig(), {"product", "quantity"}), "spark")
     assert "DATEDIFF" in spark.upper() or "DATE_DIFF" in spark.upper()
     assert "FROM pairs" in spark
-    for query in (sql.daily_sql(["quantity"]), sql.label_sql(30), sql.pairs_for_cutoffs_sql()):
+    dated = sql.feature_sql(FeatureConfig(), {"channel"}, cutoffs="cutoff_dates")
+    assert "FROM pairs" not in dated
+    for query in (sql.daily_sql(["quantity"]), sql.label_sql(30), dated):
         assert sql.transpile(query, "spark")
