@@ -41,12 +41,13 @@ def _line_sums(optional_columns: Iterable[str]) -> str:
 
 def per_order_sql(optional_columns: Iterable[str], source: str = "transactions") -> str:
     """Per customer, day and order id: the sums `daily_sql` adds up per day (logs with an
-    order id). Reads `source` as `daily_sql` does."""
+    order id). Reads `source` as `daily_sql` does. The order id itself is not kept, only
+    whether there is one (lines without an order id are summed but are no order)."""
     return f"""
 SELECT
     customer_id,
     CAST(timestamp AS DATE) AS day,
-    order_id,
+    order_id IS NOT NULL AS has_order,
     {_line_sums(optional_columns)}
 FROM {source}
 GROUP BY customer_id, CAST(timestamp AS DATE), order_id
@@ -89,7 +90,7 @@ def daily_sql(
         SUM(net) AS net,
         CAST(SUM(n_transactions) AS INTEGER) AS n_transactions,
         SUM(returned) AS returned{quantity},
-        CAST(COUNT(order_id) AS INTEGER) AS n_orders
+        CAST(COUNT(*) FILTER (WHERE has_order) AS INTEGER) AS n_orders
     FROM {orders}
     GROUP BY customer_id, day
 )"""
