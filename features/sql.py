@@ -130,23 +130,20 @@ FROM per_day
 def first_use_sql(optional_columns: Iterable[str], source: str = "transactions") -> str | None:
     """Per customer: the first purchase day of each product and of each channel it bought.
 
-    Rows (customer_id, kind, first_day) with kind 'product' or 'channel', from lines with a
-    non-negative amount; None when the log has neither column. Duplicate lines change nothing
-    here, so `source` may be the log before de-duplication.
+    Rows (customer_id, is_product, first_day), is_product true for a product and false for a
+    channel (a flag rather than a name: at 100M lines this table holds about 60M rows), from
+    lines with a non-negative amount; None when the log has neither column. Duplicate lines
+    change nothing here, so `source` may be the log before de-duplication.
     """
     has = set(optional_columns)
     columns = [c for c in (schema.PRODUCT, schema.CHANNEL) if c in has]
     if not columns:
         return None
     sets = ", ".join(f"(customer_id, {c})" for c in columns)
-    kind = (
-        f"'{columns[0]}'"
-        if len(columns) == 1
-        else f"CASE WHEN GROUPING({columns[0]}) = 0 THEN '{columns[0]}' ELSE '{columns[1]}' END"
-    )
+    is_product = f"GROUPING({schema.PRODUCT}) = 0" if schema.PRODUCT in has else "false"
     keep = " OR ".join(f"(GROUPING({c}) = 0 AND {c} IS NOT NULL)" for c in columns)
     return f"""
-SELECT customer_id, {kind} AS kind, CAST(MIN(timestamp) AS DATE) AS first_day
+SELECT customer_id, {is_product} AS is_product, CAST(MIN(timestamp) AS DATE) AS first_day
 FROM {source}
 WHERE amount >= 0
 GROUP BY GROUPING SETS ({sets})
@@ -246,7 +243,8 @@ def feature_sql(
         # first_use has a row per customer and product (channel) with its first purchase day:
         # the distinct products bought by the cutoff are those first bought by then.
         counts = ",\n        ".join(
-            f"COUNT(*) FILTER (WHERE u.kind = '{c}') AS n_{c}s" for c in counted
+            f"COUNT(*) FILTER (WHERE {'' if c == schema.PRODUCT else 'NOT '}u.is_product) AS n_{c}s"
+            for c in counted
         )
         if cutoffs is None:
             uses = """FROM pairs p
