@@ -240,8 +240,15 @@ def _typed_select(
         src = _quote(resolved[column])
         if _never_blank(kind(column)):
             return f"CAST({src} AS VARCHAR)"
-        if column in trimmed and kind(column) == "VARCHAR":
-            return src
+        if kind(column) == "VARCHAR":
+            if column in trimmed:
+                return src
+            # NULLIF(TRIM(src), '') without trimming the values that need none (TRIM removes
+            # spaces only: a value needs it when it starts or ends with one).
+            return (
+                f"CASE WHEN {src} LIKE ' %' OR {src} LIKE '% ' THEN NULLIF(TRIM({src}), '') "
+                f"WHEN {src} = '' THEN NULL ELSE {src} END"
+            )
         return f"NULLIF(TRIM(CAST({src} AS VARCHAR)), '')"
 
     cid = schema.CUSTOMER_ID
@@ -284,7 +291,7 @@ def _typed_select(
         for column in _trimmable(resolved, types):
             src = _quote(resolved[column])
             parts.append(
-                f"({src} IS NOT NULL AND ({src} = '' OR {src} <> TRIM({src}))) "
+                f"({src} = '' OR {src} LIKE ' %' OR {src} LIKE '% ') IS TRUE "
                 f"AS _untrimmed_{column}"
             )
     return ",\n    ".join(parts)
