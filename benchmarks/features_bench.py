@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/features_bench.py --sizes 1M 10M
     .venv/bin/python benchmarks/features_bench.py --sizes 1M 10M --rfm-only
-    .venv/bin/python benchmarks/features_bench.py --sizes 100M --memory-limit 5GB
+    .venv/bin/python benchmarks/features_bench.py --sizes 100M --memory-limit 7GB
 
 For each size (transactions, approximately: the generator is asked for size / 9.65 customers),
 a log made by `clv.features.synthetic` is cached under benchmarks/data/ (gitignored). The full
