@@ -291,8 +291,7 @@ def _typed_select(
         for column in _trimmable(resolved, types):
             src = _quote(resolved[column])
             parts.append(
-                f"({src} = '' OR {src} LIKE ' %' OR {src} LIKE '% ') IS TRUE "
-                f"AS _untrimmed_{column}"
+                f"({src} = '' OR {src} LIKE ' %' OR {src} LIKE '% ') IS TRUE AS _untrimmed_{column}"
             )
     return ",\n    ".join(parts)
 
