@@ -78,7 +78,11 @@ def _pairs_frame(cutoffs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _register_pairs(log: TransactionLog, cutoffs: Cutoffs) -> None:
+def _register_cutoffs(log: TransactionLog, cutoffs: Cutoffs) -> str | None:
+    """Register `pairs` (a frame of pairs) or `cutoff_dates` (a list of dates).
+
+    Returns the relation of dates to give `sql.feature_sql` as `cutoffs`: None for pairs.
+    """
     con = log.con
     if isinstance(cutoffs, pd.DataFrame):
         # One cutoff per customer (serving: each customer has its own as-of date).
@@ -88,14 +92,16 @@ def _register_pairs(log: TransactionLog, cutoffs: Cutoffs) -> None:
             "customer_id, CAST(cutoff AS DATE) AS cutoff FROM _pairs_frame"
         )
         con.unregister("_pairs_frame")
-    else:
-        # The queries read the dates alone (see `sql.feature_sql`); `pairs` is not needed.
-        con.register("_cutoffs_frame", pd.DataFrame({schema.CUTOFF: list(cutoffs)}))
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE cutoff_dates AS "
-            "SELECT DISTINCT CAST(cutoff AS DATE) AS cutoff FROM _cutoffs_frame"
-        )
-        con.unregister("_cutoffs_frame")
+        return None
+    # Every customer acquired by each date: the queries read the dates alone (see
+    # `sql.feature_sql`), no table of pairs is built.
+    con.register("_cutoffs_frame", pd.DataFrame({schema.CUTOFF: list(cutoffs)}))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE cutoff_dates AS "
+        "SELECT DISTINCT CAST(cutoff AS DATE) AS cutoff FROM _cutoffs_frame"
+    )
+    con.unregister("_cutoffs_frame")
+    return "cutoff_dates"
 
 
 def panel_query(
@@ -105,17 +111,14 @@ def panel_query(
     config: FeatureConfig,
     ordered: bool = False,
 ) -> str:
-    """Register the (customer, cutoff) pairs; return one SELECT of features (+ labels).
+    """Register the cutoffs; return one SELECT of features (+ labels).
 
     Model-input features are cast to DOUBLE so every engine and file format sees one schema.
     Rows come in no particular order unless `ordered` (then by cutoff, customer): a file
     written from an unordered query is written by every thread at once, while a sorted one
     waits for the sort and is then written by one thread (0.4 s of 3 on 10M transactions).
     """
-    _register_pairs(log, cutoffs)
-    # Pairs made from a list of dates hold every customer acquired by each date (see
-    # `sql.feature_sql` for what the cutoff relation buys).
-    dates = None if isinstance(cutoffs, pd.DataFrame) else "cutoff_dates"
+    dates = _register_cutoffs(log, cutoffs)
     return _panel_sql(config, log.optional_columns, horizon_days, ordered=ordered, cutoffs=dates)
 
 

@@ -281,8 +281,8 @@ breadth AS (
     FROM pairs p
     JOIN daily d ON d.customer_id = p.customer_id AND d.day <= p.cutoff"""
     else:
-        # Every customer with a purchase by a cutoff is in `pairs` for it, and `agg` keeps only
-        # customers with a purchase by the cutoff: the same rows without a join on the customer.
+        # The rows are the customers with a purchase by each date, and `agg` keeps only those
+        # (purchase_days > 0): the daily rows up to the date need no join on the customer.
         history = f"""SELECT c.cutoff, d.*
     FROM daily d
     JOIN {cutoffs} c ON d.day <= c.cutoff"""

@@ -243,10 +243,9 @@ def _typed_select(
         if kind(column) == "VARCHAR":
             if column in trimmed:
                 return src
-            # NULLIF(TRIM(src), '') without trimming the values that need none (TRIM removes
-            # spaces only: a value needs it when it starts or ends with one).
+            # NULLIF(TRIM(src), '') without trimming the values that need none.
             return (
-                f"CASE WHEN {src} LIKE ' %' OR {src} LIKE '% ' THEN NULLIF(TRIM({src}), '') "
+                f"CASE WHEN {_padded(src)} THEN NULLIF(TRIM({src}), '') "
                 f"WHEN {src} = '' THEN NULL ELSE {src} END"
             )
         return f"NULLIF(TRIM(CAST({src} AS VARCHAR)), '')"
@@ -290,10 +289,14 @@ def _typed_select(
     if not trimmed:
         for column in _trimmable(resolved, types):
             src = _quote(resolved[column])
-            parts.append(
-                f"({src} = '' OR {src} LIKE ' %' OR {src} LIKE '% ') IS TRUE AS _untrimmed_{column}"
-            )
+            parts.append(f"({src} = '' OR {_padded(src)}) IS TRUE AS _untrimmed_{column}")
     return ",\n    ".join(parts)
+
+
+def _padded(src: str) -> str:
+    """SQL test: the text starts or ends with a space, i.e. TRIM (which removes spaces only)
+    would change it. Two prefix/suffix tests, without building the trimmed string."""
+    return f"({src} LIKE ' %' OR {src} LIKE '% ')"
 
 
 def _trimmable(resolved: dict[str, str], types: dict[str, str]) -> list[str]:
