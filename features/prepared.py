@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import schema
-from .build import _panel_sql
+from .build import panel_sql
 from .config import FeatureConfig
 from .transactions import trusted_log_sql
 
@@ -68,7 +68,7 @@ class PreparedFeatures:
             relations, optional = trusted_log_sql(source, types, config=self.config)
             pairs = _unnest((schema.CUSTOMER_ID, schema.CUTOFF), _PAIR_TYPES)
             relations += f",\npairs AS (SELECT {pairs})"
-            sql = _panel_sql(self.config, optional, None, relations)
+            sql = panel_sql(self.config, optional, None, relations)
             cursor = self._connection.cursor()
             cursor.adbc_prepare(sql)
             found = self._statements[columns] = (sql, cursor)

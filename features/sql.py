@@ -141,13 +141,20 @@ def first_use_sql(optional_columns: Iterable[str], source: str = "transactions")
         return None
     sets = ", ".join(f"(customer_id, {c})" for c in columns)
     is_product = f"GROUPING({schema.PRODUCT}) = 0" if schema.PRODUCT in has else "false"
-    keep = " OR ".join(f"(GROUPING({c}) = 0 AND {c} IS NOT NULL)" for c in columns)
+    # Which set a row comes from, and its value, are tested outside the aggregation: Spark
+    # resolves a HAVING only against the selected columns, which the grouped columns are not.
+    grouped = "".join(f", {c}, GROUPING({c}) = 0 AS by_{c}" for c in columns)
+    keep = " OR ".join(f"(by_{c} AND {c} IS NOT NULL)" for c in columns)
     return f"""
-SELECT customer_id, {is_product} AS is_product, CAST(MIN(timestamp) AS DATE) AS first_day
-FROM {source}
-WHERE amount >= 0
-GROUP BY GROUPING SETS ({sets})
-HAVING {keep}
+SELECT customer_id, is_product, first_day
+FROM (
+    SELECT customer_id, {is_product} AS is_product{grouped},
+        CAST(MIN(timestamp) AS DATE) AS first_day
+    FROM {source}
+    WHERE amount >= 0
+    GROUP BY GROUPING SETS ({sets})
+) AS uses
+WHERE {keep}
 """
 
 
@@ -383,7 +390,8 @@ def label_sql(horizon_days: int, cutoffs: str | None = None) -> str:
 
     future_spend is net spend clipped at 0 (currency); churned is 1 when no purchase day falls
     in the horizon. Rows are the (customer, cutoff) pairs with a day in the horizon: a pair
-    without one has future_spend 0, no purchase day and churned 1 (`_panel_sql` fills them in).
+    without one has future_spend 0, no purchase day and churned 1 (`build.panel_sql` fills
+    them in).
     The pairs are those of `pairs`, or with `cutoffs` (as in `feature_sql`), every customer
     with a day in the horizon of one of these dates (the panel keeps those with features).
     """
