@@ -26,6 +26,17 @@ from .config import FeatureConfig
 
 DIALECT = "duckdb"
 
+# Net spend sums purchases and returns, and a purchase and its return do not always cancel
+# in floating point: 0.1 + 0.2 - 0.3 is 5.6e-17, and the sign and size of such a remainder
+# depend on the order of addition. A trend with such a denominator came out as -5.4e15. Net
+# sums are therefore rounded to a millionth of the currency unit, far below any price.
+MONEY_DECIMALS = 6
+
+
+def _net(total: str) -> str:
+    """A net sum of amounts, rounded (see MONEY_DECIMALS): exactly 0 when it cancels."""
+    return f"ROUND({total}, {MONEY_DECIMALS})"
+
 
 def _line_sums(optional_columns: Iterable[str]) -> str:
     """Aggregates of lines: spend, returns, counts (and quantity when the log has one)."""
@@ -233,7 +244,9 @@ def feature_sql(
         window_aggs.append(
             f"COUNT(*) FILTER (WHERE h.is_purchase AND {since}) AS purchase_days_{w}d"
         )
-        window_aggs.append(f"COALESCE(SUM(h.net) FILTER (WHERE {since}), 0) AS spend_{w}d")
+        window_aggs.append(
+            f"{_net(f'COALESCE(SUM(h.net) FILTER (WHERE {since}), 0)')} AS spend_{w}d"
+        )
     trends = []
     for short, long in _trend_pairs(config):
         trends.append(
@@ -306,7 +319,7 @@ agg AS (
         MAX(h.day) FILTER (WHERE h.is_purchase) AS last_day,
         COUNT(*) FILTER (WHERE h.is_purchase) AS purchase_days,
         SUM(h.gross) FILTER (WHERE h.is_purchase) AS gross_spend,
-        SUM(h.net) AS historical_value,
+        {_net("SUM(h.net)")} AS historical_value,
         ARG_MIN(h.gross, h.day) FILTER (WHERE h.is_purchase) AS first_purchase_value,
         ARG_MAX(h.gross, h.day) FILTER (WHERE h.is_purchase) AS last_purchase_value,
         MAX(h.gross) AS max_purchase_value,
@@ -404,7 +417,7 @@ def label_sql(horizon_days: int, cutoffs: str | None = None) -> str:
 SELECT
     d.customer_id,
     p.cutoff,
-    GREATEST(SUM(d.net), 0) AS {schema.FUTURE_SPEND},
+    GREATEST({_net("SUM(d.net)")}, 0) AS {schema.FUTURE_SPEND},
     COUNT(*) FILTER (WHERE d.is_purchase) AS {schema.FUTURE_PURCHASE_DAYS}
 FROM {days}
 GROUP BY d.customer_id, p.cutoff

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from clv.features import build, schema, sql, transactions
@@ -130,6 +131,30 @@ def test_orders_are_the_distinct_order_ids_of_each_day(integer_ids: bool) -> Non
     assert f.loc["a", "n_orders"] == 4  # 2 on Jan 1, 1 on Jan 2, 1 on Jan 3
     assert f.loc["b", "n_orders"] == 3
     assert f.loc["a", "n_transactions"] == 6 and f.loc["a", "gross_spend"] == pytest.approx(48)
+
+
+def test_purchases_and_returns_that_cancel_sum_to_exactly_zero() -> None:
+    """0.1 + 0.2 - 0.3 is 5.6e-17 in floating point: net sums are rounded so that a window
+    whose purchases were all returned has spend 0 and no trend (it was -5.4e15), and the
+    future spend of a horizon that cancels is 0."""
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a"] * 4 + ["b"] * 4,
+            "timestamp": [
+                *("2024-01-01", "2024-02-01", "2024-03-01", "2024-03-20"),  # a
+                *("2024-01-01", "2024-03-12", "2024-03-15", "2024-03-20"),  # b
+            ],
+            "amount": [0.1, 0.2, -0.3, 5.0, 7.0, 0.1, 0.2, -0.3],
+        }
+    )
+    log = transactions.transactions_from_frame(frame)
+    panel = build.build_panel(log, [date(2024, 1, 15), date(2024, 3, 10)], horizon_days=10)
+    a = panel.set_index([schema.CUSTOMER_ID, schema.CUTOFF]).loc[("a", pd.Timestamp("2024-03-10"))]
+    assert a["spend_365d"] == 0 and a["spend_90d"] == 0 and a[schema.HISTORICAL_VALUE] == 0
+    assert np.isnan(a["spend_trend_30_365"]) and a["spend_30d"] == pytest.approx(-0.3)
+    b = panel.set_index([schema.CUSTOMER_ID, schema.CUTOFF]).loc[("b", pd.Timestamp("2024-03-10"))]
+    assert b[schema.HISTORICAL_VALUE] == 7.0 and b[schema.FUTURE_PURCHASE_DAYS] == 2
+    assert b[schema.FUTURE_SPEND] == 0  # 0.1 + 0.2 - 0.3 in the horizon
 
 
 def test_features_at_several_cutoffs_equal_one_cutoff_at_a_time(tiny_log: pd.DataFrame) -> None:
