@@ -1,6 +1,7 @@
 """Serving latency and throughput: the real server on loopback under bounded load.
 
-    .venv/bin/python benchmarks/serving_bench.py [--seconds 20] [--rate 50] [--tracking-uri URI]
+    .venv/bin/python benchmarks/serving_bench.py [--seconds 20] [--rate 50] [--workers 1]
+                                                 [--tracking-uri URI]
 
 Starts `bentoml serve clv.serving.service:CLVService` on 127.0.0.1 (a free port), then:
 1. single-customer requests (raw transactions + as_of) at a fixed arrival rate (open loop:
@@ -58,12 +59,13 @@ def customers_from_cdnow(n: int) -> list[dict]:
     return out
 
 
-def start(uri: str, log: Path) -> tuple[subprocess.Popen, str]:
+def start(uri: str, log: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "OMP_NUM_THREADS": "1",
-           "BENTOML_DO_NOT_TRACK": "true", "CLV_MAX_BATCH": "1000"}  # fmt: skip
+           "BENTOML_DO_NOT_TRACK": "true", "CLV_MAX_BATCH": "1000",
+           "CLV_WORKERS": str(workers)}  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", "clv.serving.service:CLVService",
          "--host", "127.0.0.1", "--port", str(port)],
@@ -151,13 +153,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="per open-loop scenario")
     parser.add_argument("--rate", type=float, default=50.0, help="single-customer requests/s")
     parser.add_argument("--batches", type=int, default=20, help="batches of 1,000 to send")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--tracking-uri", default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="clv-serving-bench-") as tmp:
         root = Path(tmp)
         uri = args.tracking_uri or train_small_store(root)
         customers = customers_from_cdnow(1000)
-        process, url = start(uri, root / "server.log")
+        process, url = start(uri, root / "server.log", args.workers)
         try:
             info = httpx.get(f"{url}/model").json()
             explained = httpx.post(
@@ -172,7 +175,8 @@ def main() -> None:
                  "features": {k: c["feature_values"][k] for k in info["input_features"]}}
                 for c, s in zip(explained, stages, strict=True)
             ]  # fmt: skip
-            print(f"server {url} (1 worker, OMP_NUM_THREADS=1), model version {info['version']}, "
+            print(f"server {url} ({args.workers} worker(s), OMP_NUM_THREADS=1), "
+                  f"model version {info['version']}, "
                   f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
             singles = [{"customers": [c]} for c in customers[:200]]
             asyncio.run(open_loop(url, singles, args.rate, args.seconds,

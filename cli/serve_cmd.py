@@ -24,6 +24,14 @@ def serve(
         None, "--model-version", help="Serve this registered version instead of an alias."
     ),
     model_name: str = typer.Option("clv", "--model-name", help="Registered model name."),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        max=64,
+        help="Worker processes (default CLV_WORKERS, else 1): one per core to use; each loads "
+        "the model and scores with one LightGBM thread.",
+    ),
     check_only: bool = typer.Option(
         False, "--check", help="Load and check the model, then exit without serving."
     ),
@@ -39,6 +47,8 @@ def serve(
     env["CLV_MODEL_NAME"] = model_name
     env["CLV_MODEL_ALIAS"] = model_alias
     env["CLV_MODEL_VERSION"] = model_version or ""
+    if workers is not None:
+        env["CLV_WORKERS"] = str(workers)
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with user_errors():
@@ -46,8 +56,12 @@ def serve(
         from clv.serving.service import ServiceStartupError, load_scorer
 
         try:
-            scorer = load_scorer(ServingSettings.from_env(env))
-        except (ServiceStartupError, SettingsError) as exc:
+            settings = ServingSettings.from_env(env)
+        except SettingsError as exc:  # names the variable
+            raise CliUsageError(str(exc)) from None
+        try:
+            scorer = load_scorer(settings)
+        except ServiceStartupError as exc:
             raise CliUsageError(str(exc), "--model-alias") from None
     typer.echo(
         f"model {scorer.loaded.name} version {scorer.version} "
@@ -56,7 +70,8 @@ def serve(
     if check_only:
         return
     args = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
-    typer.echo(f"serving on http://{host}:{port} (OpenAPI page at /)")
+    workers_text = f"{settings.workers} worker{'s' if settings.workers > 1 else ''}"
+    typer.echo(f"serving on http://{host}:{port} with {workers_text} (OpenAPI page at /)")
     sys.stdout.flush()
     os.execve(sys.executable, args, env)
 

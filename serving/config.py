@@ -11,6 +11,7 @@
 | CLV_MAX_BODY_BYTES | 33554432 | largest request body (32 MiB) |
 | CLV_TOP_DRIVERS | 5 | value drivers returned per customer |
 | CLV_BATCH_THREADS | 2 | LightGBM threads for batches of 256 customers or more (smaller: 1) |
+| CLV_WORKERS | 1 | worker processes, each with its own copy of the model (one per core) |
 
 The MLflow tracking URI comes from MLFLOW_TRACKING_URI (MLflow's own default otherwise).
 """
@@ -32,6 +33,7 @@ _ENV = {
     "max_body_bytes": "CLV_MAX_BODY_BYTES",
     "top_drivers": "CLV_TOP_DRIVERS",
     "large_batch_threads": "CLV_BATCH_THREADS",
+    "workers": "CLV_WORKERS",
 }
 
 
@@ -53,6 +55,7 @@ class ServingSettings(BaseModel):
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     top_drivers: int = Field(default=5, ge=0, le=100)
     large_batch_threads: int = Field(default=2, gt=0, le=256)
+    workers: int = Field(default=1, gt=0, le=64)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:

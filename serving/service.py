@@ -26,7 +26,7 @@ from starlette.responses import Response
 from . import handlers
 from .auth import GuardMiddleware
 from .batching import MicroBatcher
-from .config import ServingSettings
+from .config import ServingSettings, SettingsError
 from .schemas import (
     CustomerIn,
     CustomerPrediction,
@@ -73,9 +73,18 @@ def load_scorer(settings: ServingSettings) -> Scorer:
         raise ServiceStartupError(f"cannot start the clv service: {exc}") from exc
 
 
+def _workers() -> int:
+    """CLV_WORKERS, read when BentoML imports this module to start the workers (a bad value
+    is reported by each worker's `__init__`, with the other settings)."""
+    try:
+        return ServingSettings.from_env().workers
+    except SettingsError:
+        return 1
+
+
 @bentoml.service(
     name="clv",
-    workers=1,
+    workers=_workers(),
     threads=1,
     traffic={"timeout": 60},
     http={"host": "127.0.0.1", "port": 3000},  # loopback unless --host says otherwise

@@ -109,6 +109,12 @@ def test_serve_check_refuses_missing_and_mismatched_models(
     result = runner.invoke(app, ["serve", "--check", "--model-alias", "nope"])
     assert result.exit_code == 2
     assert "no registered model 'clv' with alias 'nope'" in result.output
+    result = runner.invoke(app, ["serve", "--check", "--workers", "0"])
+    assert result.exit_code == 2 and "--workers" in result.output
+    monkeypatch.setenv("CLV_WORKERS", "none")
+    result = runner.invoke(app, ["serve", "--check"])
+    assert result.exit_code == 2 and "CLV_WORKERS" in result.output
+    monkeypatch.delenv("CLV_WORKERS")
 
     from clv.models.registry import log_clv_model, register_clv_model, set_alias
 

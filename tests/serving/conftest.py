@@ -96,11 +96,13 @@ API_KEY = "s3cret-key-for-tests"
 
 @pytest.fixture(scope="session")
 def _servers(champion_store: str, tmp_path_factory) -> Iterator[dict[str, Server]]:
-    """Both servers (without and with an API key), started side by side to save time."""
+    """Both servers (without and with an API key, with one and two workers), started side
+    by side to save time."""
     root = tmp_path_factory.mktemp("servers")
     started = {
         "open": launch(champion_store, root / "open.log"),
-        "keyed": launch(champion_store, root / "keyed.log", CLV_API_KEY=API_KEY),
+        # two worker processes (CLV_WORKERS): the other server runs the default, one
+        "keyed": launch(champion_store, root / "keyed.log", CLV_API_KEY=API_KEY, CLV_WORKERS="2"),
     }
     try:
         yield {name: wait_ready(srv) for name, srv in started.items()}
@@ -116,7 +118,7 @@ def server(_servers: dict[str, Server]) -> Server:
 
 @pytest.fixture(scope="session")
 def keyed_server(_servers: dict[str, Server]) -> Server:
-    """A server that requires API_KEY."""
+    """A server that requires API_KEY, with two workers."""
     return _servers["keyed"]
 
 

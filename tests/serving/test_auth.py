@@ -74,3 +74,16 @@ def test_real_server_requires_the_key_when_configured(keyed_server):
 
 def test_real_server_without_a_key_is_open(client):
     assert client.post("/predict", json={"customers": raw_customers(1)}).status_code == 200
+
+
+def _workers(server) -> int:
+    """Worker processes of a running server (BentoML starts each with a --worker-id)."""
+    import psutil
+
+    children = psutil.Process(server.process.pid).children(recursive=True)
+    return sum("--worker-id" in child.cmdline() for child in children)
+
+
+def test_workers_setting_starts_that_many_workers(keyed_server, server):
+    assert _workers(keyed_server) == 2  # CLV_WORKERS=2
+    assert _workers(server) == 1  # the default
