@@ -75,6 +75,9 @@ class TransactionLog:
 # compete for the memory and spill more (100M lines under 5 GB: 174 s with 4, 160 s with 2),
 # so there DuckDB's default (one per CPU) stays.
 MIN_THREADS = 4
+# Days are cut in UTC from timestamps that carry a zone, not in the machine's zone (DuckDB's
+# default): the same log gives the same features everywhere (see `_typed_select`).
+UTC_SESSION = "SET TimeZone = 'UTC'"
 
 
 def connect(
@@ -162,6 +165,7 @@ def _resolve_columns(available: list[str], columns: ColumnMapping, where: str) -
                 f"(set it with {_OPTION_FOR_COLUMN[column]}); columns are: {', '.join(available)}",
                 field=column,
             )
+        _check_not_taken(resolved, column, source)
         resolved[column] = source
     for column in schema.OPTIONAL_TRANSACTION_COLUMNS:
         source = columns.source_for(column)
@@ -169,6 +173,9 @@ def _resolve_columns(available: list[str], columns: ColumnMapping, where: str) -
         if source is None:
             continue
         if source in available:
+            if not explicitly_set and source in resolved.values():
+                continue  # a default name that the user gave another role
+            _check_not_taken(resolved, column, source)
             resolved[column] = source
         elif explicitly_set:
             raise TransactionLogError(
@@ -177,6 +184,17 @@ def _resolve_columns(available: list[str], columns: ColumnMapping, where: str) -
                 field=column,
             )
     return resolved
+
+
+def _check_not_taken(resolved: dict[str, str], column: str, source: str) -> None:
+    """One source column cannot play two roles (e.g. --customer-col amount)."""
+    for other, taken in resolved.items():
+        if taken == source:
+            raise TransactionLogError(
+                f"column '{source}' is given as both {other} ({_OPTION_FOR_COLUMN[other]}) and "
+                f"{column} ({_OPTION_FOR_COLUMN[column]}); each role needs its own column",
+                field=column,
+            )
 
 
 # Source types whose text form is never blank: for these a value is missing only when NULL,
@@ -253,13 +271,18 @@ def _typed_select(
     cid = schema.CUSTOMER_ID
     ts = _quote(resolved[schema.TIMESTAMP])
     amt = _quote(resolved[schema.AMOUNT])
+    # Timestamps with a zone or an offset become UTC before days are cut (as the service's
+    # request models do), whatever the machine's zone: the connection's TimeZone is UTC
+    # (`UTC_SESSION`), so casting an instant to TIMESTAMP gives its UTC time.
     if timestamp_format:
         fmt = timestamp_format.replace("'", "''")
-        ts_expr = f"TRY_STRPTIME(CAST({ts} AS VARCHAR), '{fmt}')"
+        ts_expr = f"CAST(TRY_STRPTIME(CAST({ts} AS VARCHAR), '{fmt}') AS TIMESTAMP)"
     elif kind(schema.TIMESTAMP) == "TIMESTAMP":
         ts_expr = ts
-    else:
+    elif kind(schema.TIMESTAMP) in _TEMPORAL_TYPES or kind(schema.TIMESTAMP).endswith("TIME ZONE"):
         ts_expr = f"TRY_CAST({ts} AS TIMESTAMP)"
+    else:
+        ts_expr = _text_timestamp(f"CAST({ts} AS VARCHAR)")
     amount_expr = f"CAST({amt} AS DOUBLE)" if _is_numeric(kind(schema.AMOUNT)) else None
     parts = [
         f"{text(cid)} AS customer_id",
@@ -291,6 +314,21 @@ def _typed_select(
             src = _quote(resolved[column])
             parts.append(f"({src} = '' OR {_padded(src)}) IS TRUE AS _untrimmed_{column}")
     return ",\n    ".join(parts)
+
+
+def _text_timestamp(src: str) -> str:
+    """SQL: ISO text as a TIMESTAMP, an offset or zone converted to UTC.
+
+    A cast to TIMESTAMP would drop an offset ('2024-01-02T23:30-05:00' -> 23:30); the cast to
+    TIMESTAMPTZ honours it but parses about 3x slower, so only text that may carry one takes
+    it: text that ends in a letter (Z, a zone name) or has a sign where an offset's would be.
+    Text without a zone reads the same either way (the session zone is UTC), and text that
+    only TIMESTAMP parses (e.g. a date and a trailing space) is read as before."""
+    sign = " OR ".join(f"substr({src}, -{n}, 1) IN ('+', '-')" for n in (3, 5, 6))
+    zoned = f"length({src}) > 10 AND (NOT (right({src}, 1) BETWEEN '0' AND '9') OR {sign})"
+    naive = f"TRY_CAST({src} AS TIMESTAMP)"
+    utc = f"CAST(TRY_CAST({src} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    return f"CASE WHEN {zoned} THEN COALESCE({utc}, {naive}) ELSE {naive} END"
 
 
 def _padded(src: str) -> str:
@@ -460,6 +498,7 @@ def _create_daily(
 def _validate(
     con: duckdb.DuckDBPyConnection, columns: ColumnMapping, config: FeatureConfig, where: str
 ) -> TransactionLog:
+    con.execute(UTC_SESSION)
     try:
         described = con.execute("DESCRIBE SELECT * FROM raw_transactions").fetchall()
         available = [r[0] for r in described]
@@ -526,7 +565,7 @@ def _validate(
         cast = (
             f"TRY_STRPTIME(CAST(_value AS VARCHAR), '{fmt}')"
             if fmt
-            else "TRY_CAST(_value AS TIMESTAMP)"
+            else _text_timestamp("CAST(_value AS VARCHAR)")
         )
         _raise_first_bad(
             con,

@@ -258,3 +258,67 @@ def test_duplicate_order_lines_are_removed_once(
     query = "SELECT * FROM daily ORDER BY customer_id, day"
     pd.testing.assert_frame_equal(log.con.execute(query).df(), expected.con.execute(query).df())
     assert log.report.rows_kept == expected.report.rows_kept == 6
+
+
+# 23:30 in New York on Jan 2 is 04:30 UTC on Jan 3; 00:30 in Paris on Jan 5 is Jan 4 in UTC.
+ZONED = ["2024-01-02T23:30:00-05:00", "2024-01-05 00:30:00+0100", "2024-01-06T12:00:00Z"]
+UTC_DAYS = ["2024-01-03", "2024-01-04", "2024-01-06"]
+
+
+def _days(log: transactions.TransactionLog) -> list[str]:
+    rows = log.con.execute("SELECT CAST(timestamp AS DATE) FROM transactions ORDER BY amount")
+    return [str(day) for (day,) in rows.fetchall()]
+
+
+def _new_york_connection():
+    """A connection as DuckDB opens it on a machine in New York (its zone is the machine's)."""
+    con = transactions.connect()
+    con.execute("SET TimeZone = 'America/New_York'")
+    return con
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "frame"])
+def test_timestamps_with_a_zone_are_cut_into_days_in_utc(tmp_path: Path, kind: str) -> None:
+    """Offsets and zones count in UTC (as the service converts them), on any machine; text
+    without one is read as it is."""
+    instants = pd.to_datetime(ZONED, utc=True, format="ISO8601")
+    frame = pd.DataFrame(
+        {"customer_id": ["a", "a", "b"], "timestamp": ZONED, "amount": [1.0, 2.0, 3.0]}
+    )
+    if kind == "csv":
+        path = tmp_path / "log.csv"
+        frame.to_csv(path, index=False)
+        log = transactions.load_transactions(path, con=_new_york_connection())
+    elif kind == "parquet":  # an instant column: TIMESTAMP WITH TIME ZONE
+        path = tmp_path / "log.parquet"
+        frame.assign(timestamp=instants.tz_convert("Asia/Tokyo")).to_parquet(path)
+        log = transactions.load_transactions(path, con=_new_york_connection())
+    else:
+        zoned = frame.assign(timestamp=instants.tz_convert("America/New_York"))
+        log = transactions.transactions_from_frame(zoned, con=_new_york_connection())
+    assert _days(log) == UTC_DAYS
+    naive = frame.assign(timestamp=["2024-01-02 23:30", "2024-01-05 00:30", "2024-01-06"])
+    naive_log = transactions.transactions_from_frame(naive, con=_new_york_connection())
+    assert _days(naive_log) == ["2024-01-02", "2024-01-05", "2024-01-06"]
+
+
+def test_timestamp_format_with_an_offset_is_utc(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text("customer_id,timestamp,amount\na,02/01/2024 23:30 -0500,1\n")
+    log = transactions.load_transactions(
+        path, columns=ColumnMapping(timestamp_format="%d/%m/%Y %H:%M %z")
+    )
+    assert _days(log) == ["2024-01-03"]
+
+
+def test_one_column_cannot_play_two_roles(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path, "customer_id,timestamp,amount,order_id\na,2024-01-01,5,o1\n")
+    both = r"'amount' is given as both customer_id \(--customer-col\) and amount \(--amount-col\)"
+    with pytest.raises(TransactionLogError, match=both):
+        transactions.load_transactions(path, columns=ColumnMapping(customer_id="amount"))
+    with pytest.raises(TransactionLogError, match="--quantity-col"):
+        transactions.load_transactions(path, columns=ColumnMapping(quantity="amount"))
+    # a default name that the user gave another role is simply not used for its own
+    log = transactions.load_transactions(path, columns=ColumnMapping(customer_id="order_id"))
+    assert "order_id" not in log.optional_columns
+    assert log.con.execute("SELECT customer_id FROM transactions").fetchall() == [("o1",)]
