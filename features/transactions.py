@@ -321,11 +321,10 @@ def _text_timestamp(src: str) -> str:
 
     A cast to TIMESTAMP would drop an offset ('2024-01-02T23:30-05:00' -> 23:30); the cast to
     TIMESTAMPTZ honours it but parses about 3x slower, so only text that may carry one takes
-    it: text that ends in a letter (Z, a zone name) or has a sign where an offset's would be.
-    Text without a zone reads the same either way (the session zone is UTC), and text that
-    only TIMESTAMP parses (e.g. a date and a trailing space) is read as before."""
-    sign = " OR ".join(f"substr({src}, -{n}, 1) IN ('+', '-')" for n in (3, 5, 6))
-    zoned = f"length({src}) > 10 AND (NOT (right({src}, 1) BETWEEN '0' AND '9') OR {sign})"
+    it: a '+', a '-' or a space after the time's ':', or a final Z. Text without a zone reads
+    the same either way (the session zone is UTC), and text that only TIMESTAMP parses is read
+    as before."""
+    zoned = " OR ".join(f"{src} LIKE '{p}'" for p in ("%+%", "%:%-%", "%:% %", "%Z", "%z"))
     naive = f"TRY_CAST({src} AS TIMESTAMP)"
     utc = f"CAST(TRY_CAST({src} AS TIMESTAMPTZ) AS TIMESTAMP)"
     return f"CASE WHEN {zoned} THEN COALESCE({utc}, {naive}) ELSE {naive} END"
