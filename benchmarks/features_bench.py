@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/features_bench.py --sizes 1M 10M
     .venv/bin/python benchmarks/features_bench.py --sizes 1M 10M --rfm-only
     .venv/bin/python benchmarks/features_bench.py --sizes 100M --memory-limit 7GB
+    .venv/bin/python benchmarks/features_bench.py --sizes 1M 10M --spark
 
 For each size (transactions, approximately: the generator is asked for size / 9.65 customers),
 a log made by `clv.features.synthetic` is cached under benchmarks/data/ (gitignored). The full
@@ -18,15 +19,22 @@ computes 4 columns per customer where the build computes 49. It is skipped above
 With --rfm-only both read a copy of the log with only the three columns lifetimes needs (no
 order ids to de-duplicate, no products or channels to count).
 
+With --spark, the same features are also built by Spark SQL (`clv.features.spark`, local mode
+on every core, in a fresh process): the log read from the same Parquet file (a synthetic log is
+clean: no duplicates, no missing values), the panel written to Parquet. The session's start-up
+is timed apart; peak memory there is that of the driver's JVM and Python together.
+
 The machine is shared: CPU seconds are printed beside wall seconds, and `uptime`'s load.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,19 +94,31 @@ def rfm_only(path: Path) -> Path:
 
 # --- workers: each measurement runs in a fresh process so its peak RSS is its own ----------
 class PeakRss:
-    """Samples this process's RSS every 20 ms (psutil) and keeps the maximum."""
+    """Samples this process's RSS every 20 ms (psutil) and keeps the maximum; with `children`,
+    the sum over this process and its children (e.g. Spark's JVM)."""
 
-    def __init__(self) -> None:
+    def __init__(self, children: bool = False) -> None:
         import psutil
 
         self._process = psutil.Process()
+        self._children = children
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _rss(self) -> int:
+        import psutil
+
+        rss = self._process.memory_info().rss
+        if self._children:
+            for child in self._process.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    rss += child.memory_info().rss
+        return rss
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
+            self.peak = max(self.peak, self._rss())
             time.sleep(0.02)
 
     def __enter__(self) -> PeakRss:
@@ -162,6 +182,36 @@ def work_lifetimes(path: Path, cutoff: date) -> dict:
     }
 
 
+def work_spark(path: Path, cutoff: date, output: Path) -> dict:
+    from clv.features.spark import panel_on_spark
+    from pyspark.sql import SparkSession
+
+    with PeakRss(children=True) as rss:
+        started = time.perf_counter()
+        spark = (
+            SparkSession.builder.master(f"local[{os.cpu_count()}]")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.driver.memory", "8g")
+            .config("spark.ui.enabled", "false")
+            .getOrCreate()
+        )
+        spark.sparkContext.setLogLevel("ERROR")
+        ready = time.perf_counter()
+        log = spark.read.parquet(str(path))
+        panel_on_spark(spark, log, [cutoff]).write.mode("overwrite").parquet(str(output))
+        seconds = time.perf_counter() - ready
+        rows = spark.read.parquet(str(output)).count()
+        transactions = log.count()
+        spark.stop()
+    return {
+        "seconds": seconds,
+        "startup_seconds": ready - started,
+        "transactions": transactions,
+        "customers": rows,
+        "peak_rss": rss.peak,
+    }
+
+
 def run_worker(kind: str, path: Path, cutoff: date, memory_limit: str | None) -> dict:
     """Run one measurement in a child process; its JSON result."""
     args = [sys.executable, __file__, "--worker", kind, "--path", str(path)]
@@ -186,7 +236,10 @@ def main() -> None:
         action="store_true",
         help="use only customer_id, timestamp, amount (no order lines, products, channels)",
     )
-    parser.add_argument("--worker", choices=["clv", "lifetimes"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--spark", action="store_true", help="also build the features with Spark SQL (local)"
+    )
+    parser.add_argument("--worker", choices=["clv", "lifetimes", "spark"], help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cutoff", type=date.fromisoformat, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -196,6 +249,10 @@ def main() -> None:
             output = args.path.with_name(args.path.stem + ".features.parquet")
             result = work_clv(args.path, args.cutoff, output, args.memory_limit)
             output.unlink()
+        elif args.worker == "spark":
+            output = args.path.with_name(args.path.stem + ".spark-features")
+            result = work_spark(args.path, args.cutoff, output)
+            shutil.rmtree(output)
         else:
             result = work_lifetimes(args.path, args.cutoff)
         print(json.dumps(result))
@@ -259,6 +316,16 @@ def main() -> None:
             checks.append(f">= {SPEEDUP_TARGET:.0f}x lifetimes {_check(speedup >= SPEEDUP_TARGET)}")
         if checks:
             print("      targets: " + "; ".join(checks), flush=True)
+        if args.spark:
+            spark = run_worker("spark", path, cutoff, None)
+            print(
+                f"      spark (local, {os.cpu_count()} cores): {spark['seconds']:.1f} s "
+                f"({spark['transactions'] / spark['seconds'] / 1e6:.2f}M tx/s, "
+                f"{spark['customers']:,} rows) after a {spark['startup_seconds']:.1f} s start-up; "
+                f"peak {spark['peak_rss'] / 2**30:.2f} GiB (JVM and Python); "
+                f"{spark['seconds'] / ours['seconds']:.1f}x the DuckDB build's time",
+                flush=True,
+            )
 
 
 def duckdb_threads(memory_limit: str | None) -> str:
