@@ -43,12 +43,15 @@ def panel_on_spark(
     cutoffs: Sequence[date],
     horizon_days: int | None = None,
     config: FeatureConfig | None = None,
+    check_missing: bool = True,
 ) -> DataFrame:
     """Features (and labels, with a horizon) of every customer acquired by each cutoff.
 
     The rows and columns of `build.build_panel` on the same clean log, in no particular
-    order. Cutoffs and horizon are not checked against the data here (see
-    `build.check_cutoffs`).
+    order. A log with rows missing a customer id, timestamp or amount is refused (one pass
+    over it; `check_missing=False` skips it for a log known to be clean): such rows would not
+    be dropped and counted here, as the DuckDB loader does. Cutoffs and horizon are not
+    checked against the data (see `build.check_cutoffs`).
     """
     config = config or FeatureConfig()
     missing = [c for c in schema.REQUIRED_TRANSACTION_COLUMNS if c not in transactions.columns]
@@ -60,6 +63,8 @@ def panel_on_spark(
         )
     if not cutoffs:
         raise TransactionLogError("give at least one cutoff date", field="--cutoff")
+    if check_missing:
+        _refuse_missing_values(transactions)
     optional = frozenset(
         c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in transactions.columns
     )
@@ -72,3 +77,18 @@ def panel_on_spark(
         spark.sql(transpile(first_use, DIALECT)).createOrReplaceTempView("first_use")
     panel = panel_sql(config, optional, horizon_days, ordered=False, cutoffs="cutoff_dates")
     return spark.sql(transpile(panel, DIALECT))
+
+
+def _refuse_missing_values(transactions: DataFrame) -> None:
+    """TransactionLogError naming the first required column with NULL values, and how many."""
+    required = schema.REQUIRED_TRANSACTION_COLUMNS
+    counts = transactions.selectExpr(*(f"COUNT(*) - COUNT(`{c}`) AS `{c}`" for c in required))
+    row = counts.first()
+    missing = [(c, int(row[c])) for c in required if row is not None and row[c]]
+    if missing:
+        column, count = missing[0]
+        raise TransactionLogError(
+            f"the Spark log has {count:,} row(s) without a {column}: give a clean log "
+            "(clv.features.transactions drops and counts such rows) or drop them first",
+            field=column,
+        )

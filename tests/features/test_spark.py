@@ -126,3 +126,16 @@ def test_spark_names_a_missing_column(session: SparkSession) -> None:
     with pytest.raises(TransactionLogError, match="timestamp") as error:
         spark.panel_on_spark(session, frame, [date(2024, 1, 1)])
     assert error.value.field == schema.TIMESTAMP
+
+
+def test_spark_refuses_rows_without_an_amount(session: SparkSession) -> None:
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
+            "amount": [1.0, None, None],
+        }
+    )
+    with pytest.raises(TransactionLogError, match="2 row") as error:
+        spark.panel_on_spark(session, session.createDataFrame(frame), [date(2024, 1, 3)])
+    assert error.value.field == schema.AMOUNT
