@@ -113,6 +113,11 @@ class FeatureBuilder:
             raise ValueError(f"no purchase on or before as_of for {list(indexed.index[lost])[:5]}")
         return indexed.reset_index(names=schema.CUSTOMER_ID)
 
+    def prepare(self) -> None:
+        """Plan the feature statement of every log shape now rather than at first use."""
+        with self._lock:
+            self._prepared.prepare_every_shape()
+
     def close(self) -> None:
         self._prepared.close()
         self._con.close()

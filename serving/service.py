@@ -136,8 +136,8 @@ class CLVService:
         )
 
     def _warm_up(self) -> None:
-        """Score made-up customers, so the first requests do not pay for DuckDB's start or for
-        preparing the feature statement of the common log shapes (with and without quantity)."""
+        """Score made-up customers and prepare the feature statement of every log shape, so
+        that the first requests pay neither for DuckDB's start nor for planning their shape."""
         body = (
             '{"customers": [{"customer_id": "warm-up", "as_of": "2000-01-31", '
             '"transactions": [{"timestamp": "2000-01-01", "amount": 1.0}]}, '
@@ -145,6 +145,7 @@ class CLVService:
             '"transactions": [{"timestamp": "2000-01-01", "amount": 1.0, "quantity": 1.0}]}]}'
         )
         handlers.predict(self.scorer, PredictRequest.model_validate_json(body).customers, 1)
+        self.scorer.builder.prepare()
 
     @bentoml.api(route="/predict", input_spec=PredictRequest)
     async def predict(self, customers: list[CustomerIn]) -> list[CustomerPrediction]:

@@ -81,3 +81,19 @@ def test_one_statement_per_set_of_columns_is_prepared_once() -> None:
         assert first["frequency"].tolist() == [2.0]  # 01-01, 01-20 ($0 line), 03-02
     finally:
         prepared.close()
+
+
+def test_every_shape_can_be_prepared_ahead() -> None:
+    """Sixteen sets of optional columns; a later call of any shape reuses its statement."""
+    prepared = PreparedFeatures()
+    log = _mixed_log()
+    pairs = pd.DataFrame({"customer_id": ["a"], "cutoff": pd.to_datetime(["2024-04-01"])})
+    try:
+        prepared.prepare_every_shape()
+        assert len(prepared._statements) == 16
+        statements = dict(prepared._statements)
+        for columns in (["order_id"], ["product", "channel"], list(log.columns[3:])):
+            prepared.build(log[["customer_id", "timestamp", "amount", *columns]], pairs)
+        assert prepared._statements == statements
+    finally:
+        prepared.close()
