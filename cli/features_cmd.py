@@ -198,7 +198,6 @@ def features(
                     rows = int(copied.fetchall()[0][0])
             finally:
                 con.close()
-    typer.echo(log.report.summary())
     typer.echo(f"wrote {rows:,} rows ({len(cutoffs)} cutoff(s)) to {output}")
 
 

@@ -206,7 +206,6 @@ def score(
                 features = build.build_features(log, [day], config)
             finally:
                 con.close()
-            typer.echo(log.report.summary())
             parts = (features.iloc[i : i + chunk_rows] for i in range(0, len(features), chunk_rows))
             rows = _write((_scored_chunk(scorer, p, drivers, day) for p in parts), output)
     elapsed = time.perf_counter() - started
