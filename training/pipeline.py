@@ -27,7 +27,7 @@ from clv.features.errors import TransactionLogError
 from clv.features.transactions import TransactionLog, connect, load_transactions
 from clv.models.registry import CHAMPION_ALIAS, REGISTERED_MODEL_NAME, register_clv_model
 
-from . import promotion, tracking
+from . import gate, promotion, tracking
 from .config import TrainingConfig
 from .evaluate import EvaluationResult, evaluate
 from .fit import TrainingDataError
@@ -48,7 +48,7 @@ class TrainingOutcome:
     metrics: dict[str, dict[str, float]]
     window: dict[str, Any]
     data_hash: str
-    decision: promotion.PromotionDecision | None = None
+    decision: gate.PromotionDecision | None = None
 
 
 def check_data(log: TransactionLog, config: TrainingConfig) -> None:
@@ -176,7 +176,7 @@ def _decide(
     result: EvaluationResult,
     config: TrainingConfig,
     data_hash: str,
-) -> promotion.PromotionDecision:
+) -> gate.PromotionDecision:
     """Run the gate and record its decision on the active run (before registration)."""
     champion, blocked = promotion.assess_champion(
         model_name,
@@ -187,7 +187,7 @@ def _decide(
         result.window,
         alias,
     )
-    decision = promotion.decide(result.metrics, champion, blocked)
+    decision = gate.decide(result.metrics, champion, blocked)
     if champion is not None and champion.metrics:
         mlflow.log_metrics(
             {f"champion.{k}": float(v) for k, v in champion.metrics.items()},

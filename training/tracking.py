@@ -5,7 +5,7 @@ A training run records, in one MLflow run:
 - params: the `TrainingConfig` flattened (`params.churn.learning_rate`, ...), the data window
   (`data.first_date`, `data.evaluation_cutoff`, ...), the input's sha256 and cleaning counts;
 - tags: git commit and dirty flag, the data hash, the registered model version, the promotion
-  decision (see `promotion.py`);
+  decision (see `gate.py` and `promotion.py`);
 - metrics: `model.<k>` and `baseline.<k>` for every validation metric (linked to the logged model);
 - artifacts: the evaluation tables (`EVALUATION_PREDICTIONS`, `EVALUATION_METRICS` and the decile
   and calibration tables), the feature list, the cleaning report, plots (lift by decile, churn

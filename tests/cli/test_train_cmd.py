@@ -18,7 +18,7 @@ from clv.cli import train_cmd
 from clv.cli.main import app
 from clv.features.datasets import cdnow_master_path, cdnow_sample_ids
 from clv.models.registry import REGISTERED_MODEL_NAME
-from clv.training import promotion, tracking
+from clv.training import gate, promotion, tracking
 from clv.training.artifacts import EVALUATION_METRICS, EVALUATION_PREDICTIONS
 from typer.testing import CliRunner
 
@@ -44,7 +44,7 @@ learning_rate = 0.15
 early_stopping_rounds = 10
 """
 # The model beats the baseline on these with few rounds; the full rule set is unit-tested.
-EASY_RULES = (promotion.Rule("normalized_gini", "higher"), promotion.Rule("roc_auc", "higher"))
+EASY_RULES = (gate.Rule("normalized_gini", "higher"), gate.Rule("roc_auc", "higher"))
 
 
 @contextlib.contextmanager
@@ -98,7 +98,7 @@ def two_runs(tmp_path_factory, template_db: Path, sample_csv: Path, fast_toml: P
     uri = f"sqlite:///{root / 'mlflow.db'}"
     args = ["--transactions", str(sample_csv), "--config", str(fast_toml), "--promote"]
     with using_store(uri), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(promotion, "GATE_RULES", EASY_RULES)
+        patch.setattr(gate, "GATE_RULES", EASY_RULES)
         first = _train(*args, "--seed", "7", "--metrics-out", str(root / "out" / "m.json"))
         second = _train(*args, "--seed", "7")
     return {"uri": uri, "root": root, "first": first, "second": second}
@@ -166,7 +166,7 @@ def test_an_identical_second_run_is_registered_but_not_promoted(two_runs) -> Non
         assert promotion.current_champion_version("clv") == "1"
         first, second = _run_of_version("1").data, _run_of_version("2").data
     assert second.tags["promotion.decision"] == "not promoted"
-    assert second.tags["promotion.basis"] == promotion.BASIS_SAME_CUSTOMERS
+    assert second.tags["promotion.basis"] == gate.BASIS_SAME_CUSTOMERS
     # Same seed, same data: the same model, and the champion re-scored on the same customers
     # gets exactly the candidate's numbers.
     for key in ("spearman", "normalized_gini", "roc_auc", "brier"):

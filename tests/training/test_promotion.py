@@ -15,10 +15,11 @@ from clv.features import schema
 from clv.features.datasets import CDNOW_COLUMNS, cdnow_master_path
 from clv.features.transactions import load_transactions
 from clv.models.registry import log_clv_model, register_clv_model, set_alias
-from clv.training import promotion
+from clv.training import gate, promotion
 from clv.training.config import TrainingConfig
+from clv.training.gate import ChampionScore, compare, decide
 from clv.training.metrics import churn_metrics, value_metrics
-from clv.training.promotion import ChampionScore, assess_champion, compare, decide, move_alias
+from clv.training.promotion import assess_champion, move_alias
 
 GOOD = {
     "spearman": 0.50,
@@ -41,14 +42,14 @@ BASELINE = {
 
 
 def _champion(**changes: float) -> ChampionScore:
-    return ChampionScore("3", {**BASELINE, **changes}, promotion.BASIS_SAME_CUSTOMERS)
+    return ChampionScore("3", {**BASELINE, **changes}, gate.BASIS_SAME_CUSTOMERS)
 
 
 def test_better_on_every_rule_is_promoted() -> None:
     decision = decide({"model": GOOD, "baseline": BASELINE}, _champion())
     assert decision.promote
     assert decision.failed == []
-    assert len(decision.checks) == 2 * len(promotion.GATE_RULES)
+    assert len(decision.checks) == 2 * len(gate.GATE_RULES)
     assert decision.tags()["promotion.decision"] == "promoted"
     assert "promoted version 7 to 'champion'" in decision.summary("7")
 
@@ -56,7 +57,7 @@ def test_better_on_every_rule_is_promoted() -> None:
 def test_no_champion_only_the_baseline_counts() -> None:
     decision = decide({"model": GOOD, "baseline": BASELINE}, None)
     assert decision.promote
-    assert decision.basis == promotion.BASIS_NO_CHAMPION
+    assert decision.basis == gate.BASIS_NO_CHAMPION
     assert decision.tags()["promotion.champion_version"] == "none"
 
 
@@ -100,8 +101,8 @@ def test_not_worse_rules_accept_ties_and_total_ratio_is_distance_from_one() -> N
         {"decile_mape": 0.3, "total_ratio": 0.9},
         "baseline",
         [
-            promotion.Rule("decile_mape", "not_higher"),
-            promotion.Rule("total_ratio", "closer_to_one"),
+            gate.Rule("decile_mape", "not_higher"),
+            gate.Rule("total_ratio", "closer_to_one"),
         ],
     )
     assert [c.passed for c in checks] == [True, True]
@@ -176,7 +177,7 @@ def test_champion_is_rescored_on_the_new_runs_customers(
     score, blocked = assess_champion("clv-test", cdnow_log, rows, config, "other-hash", window)
     assert blocked is None
     assert score is not None and score.version == "1"
-    assert score.basis == promotion.BASIS_SAME_CUSTOMERS
+    assert score.basis == gate.BASIS_SAME_CUSTOMERS
     # The same numbers as scoring the model directly on those rows.
     predicted = small_model.predict(rows)
     expected = value_metrics(rows[schema.FUTURE_SPEND], predicted["predicted_value"])
