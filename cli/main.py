@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import typer
 
@@ -22,6 +23,8 @@ def main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress at DEBUG level."),
 ) -> None:
     """Customer lifetime value: features, training, serving and reports."""
+    # MLflow draws a progress bar for every model it loads; the commands report their own.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

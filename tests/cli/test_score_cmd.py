@@ -44,6 +44,7 @@ def test_scores_every_customer_from_transactions(store, sample_log, tmp_path, sm
                     "--as-of", "1997-09-30", "--output", str(out), "--drivers", "2")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "scored 2,357 customers" in result.output
+    assert "Downloading artifacts" not in result.output  # no progress bars from MLflow
     scores = pd.read_parquet(out).set_index(schema.CUSTOMER_ID)
     expected = small_model.predict(small_features).set_index(schema.CUSTOMER_ID)
     assert len(scores) == len(expected)
