@@ -44,6 +44,12 @@ _COLUMN_TYPES: dict[str, tuple[pa.DataType, str]] = {
 _PAIR_TYPES = {schema.CUSTOMER_ID: (pa.string(), "VARCHAR"), schema.CUTOFF: (pa.date32(), "DATE")}
 
 
+def _shape(names: Iterable[str]) -> tuple[str, ...]:
+    """The log columns among `names`, in statement order: the key of a prepared statement."""
+    present = set(names)
+    return tuple(c for c in _COLUMN_TYPES if c in present)
+
+
 def _unnest(columns: Iterable[str], types: dict[str, tuple[pa.DataType, str]]) -> str:
     return ", ".join(f"unnest(?::{types[c][1]}[]) AS {c}" for c in columns)
 
@@ -68,9 +74,7 @@ class PreparedFeatures:
         optional = schema.OPTIONAL_TRANSACTION_COLUMNS
         for size in range(len(optional) + 1):
             for present in itertools.combinations(optional, size):
-                self._statement(
-                    tuple(c for c in _COLUMN_TYPES if c not in optional or c in present)
-                )
+                self._statement(_shape((*schema.REQUIRED_TRANSACTION_COLUMNS, *present)))
 
     def _statement(self, columns: tuple[str, ...]) -> tuple[str, adbc_driver_duckdb.dbapi.Cursor]:
         found = self._statements.get(columns)
@@ -95,7 +99,7 @@ class PreparedFeatures:
         values, as a DataFrame or a dict of lists; cutoffs: customer_id and cutoff (the as-of
         date) per customer, likewise.
         """
-        columns = tuple(c for c in _COLUMN_TYPES if c in transactions)
+        columns = _shape(transactions)
         sql, cursor = self._statement(columns)
         values = [_list(transactions[c], _COLUMN_TYPES[c][0]) for c in columns]
         values.append(_list(cutoffs[schema.CUSTOMER_ID], pa.string()))

@@ -274,15 +274,13 @@ def _typed_select(
     # Timestamps with a zone or an offset become UTC before days are cut (as the service's
     # request models do), whatever the machine's zone: the connection's TimeZone is UTC
     # (`UTC_SESSION`), so casting an instant to TIMESTAMP gives its UTC time.
-    if timestamp_format:
-        fmt = timestamp_format.replace("'", "''")
-        ts_expr = f"CAST(TRY_STRPTIME(CAST({ts} AS VARCHAR), '{fmt}') AS TIMESTAMP)"
-    elif kind(schema.TIMESTAMP) == "TIMESTAMP":
+    ts_kind = kind(schema.TIMESTAMP)
+    if not timestamp_format and ts_kind == "TIMESTAMP":
         ts_expr = ts
-    elif kind(schema.TIMESTAMP) in _TEMPORAL_TYPES or kind(schema.TIMESTAMP).endswith("TIME ZONE"):
+    elif not timestamp_format and (ts_kind in _TEMPORAL_TYPES or ts_kind.endswith("TIME ZONE")):
         ts_expr = f"TRY_CAST({ts} AS TIMESTAMP)"
     else:
-        ts_expr = _text_timestamp(f"CAST({ts} AS VARCHAR)")
+        ts_expr = _timestamp_from_text(f"CAST({ts} AS VARCHAR)", timestamp_format)
     amount_expr = f"CAST({amt} AS DOUBLE)" if _is_numeric(kind(schema.AMOUNT)) else None
     parts = [
         f"{text(cid)} AS customer_id",
@@ -314,6 +312,16 @@ def _typed_select(
             src = _quote(resolved[column])
             parts.append(f"({src} = '' OR {_padded(src)}) IS TRUE AS _untrimmed_{column}")
     return ",\n    ".join(parts)
+
+
+def _timestamp_from_text(src: str, timestamp_format: str | None) -> str:
+    """SQL: text as a TIMESTAMP, NULL when it does not parse: by `timestamp_format` when
+    given, else as ISO text (`_text_timestamp`). Validation counts and its example of a bad
+    value both read timestamps through this."""
+    if timestamp_format:
+        fmt = timestamp_format.replace("'", "''")
+        return f"CAST(TRY_STRPTIME({src}, '{fmt}') AS TIMESTAMP)"
+    return _text_timestamp(src)
 
 
 def _text_timestamp(src: str) -> str:
@@ -561,11 +569,7 @@ def _validate(
         expected = (
             f"in format '{fmt}'" if fmt else "as ISO dates or timestamps (set --timestamp-format)"
         )
-        cast = (
-            f"TRY_STRPTIME(CAST(_value AS VARCHAR), '{fmt}')"
-            if fmt
-            else _text_timestamp("CAST(_value AS VARCHAR)")
-        )
+        cast = _timestamp_from_text("CAST(_value AS VARCHAR)", fmt)
         _raise_first_bad(
             con,
             src_ts,
