@@ -19,6 +19,7 @@ from .options import (
     AmountCol,
     ChannelCol,
     CustomerCol,
+    DecimalSeparator,
     OrderCol,
     ProductCol,
     QuantityCol,
@@ -84,6 +85,7 @@ def column_mapping(
     product_col: str | None,
     channel_col: str | None,
     timestamp_format: str | None,
+    decimal_separator: str | None = None,
 ) -> ColumnMapping:
     """Column mapping from the config file, overridden by command-line options."""
     overrides = {
@@ -95,6 +97,7 @@ def column_mapping(
         "product": product_col,
         "channel": channel_col,
         "timestamp_format": timestamp_format,
+        "decimal_separator": decimal_separator,
     }
     merged = {**config_columns, **{k: v for k, v in overrides.items() if v is not None}}
     return ColumnMapping(**merged)  # type: ignore[arg-type]
@@ -145,6 +148,7 @@ def features(
     product_col: ProductCol = None,
     channel_col: ChannelCol = None,
     timestamp_format: TimestampFormat = None,
+    decimal_separator: DecimalSeparator = None,
     drop_zero_amounts: bool = typer.Option(
         False, "--drop-zero-amounts", help="Drop (and count) transactions of amount 0."
     ),
@@ -172,6 +176,7 @@ def features(
             product_col,
             channel_col,
             timestamp_format,
+            decimal_separator,
         )
         output.parent.mkdir(parents=True, exist_ok=True)
         if drop_zero_amounts:

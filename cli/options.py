@@ -40,3 +40,11 @@ TimestampFormat = Annotated[
     str | None,
     typer.Option("--timestamp-format", help="strptime format, e.g. %Y%m%d (default: ISO 8601)."),
 ]
+DecimalSeparator = Annotated[
+    str | None,
+    typer.Option(
+        "--decimal-separator",
+        help="Decimal separator of amounts and quantities in a CSV: '.' (default) or ','"
+        " ('10,5'; '.' may then group thousands: '1.234,5').",
+    ),
+]

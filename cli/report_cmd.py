@@ -14,6 +14,7 @@ from .options import (
     AmountCol,
     ChannelCol,
     CustomerCol,
+    DecimalSeparator,
     OrderCol,
     ProductCol,
     QuantityCol,
@@ -58,6 +59,7 @@ def report(
     product_col: ProductCol = None,
     channel_col: ChannelCol = None,
     timestamp_format: TimestampFormat = None,
+    decimal_separator: DecimalSeparator = None,
     config_file: Path = typer.Option(
         None,
         "--config",
@@ -96,6 +98,7 @@ def report(
             product_col,
             channel_col,
             timestamp_format,
+            decimal_separator,
         )
         if transactions_path is None and (config_columns or _any_set(columns)):
             raise CliUsageError(

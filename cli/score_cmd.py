@@ -19,6 +19,7 @@ from .options import (
     AmountCol,
     ChannelCol,
     CustomerCol,
+    DecimalSeparator,
     OrderCol,
     ProductCol,
     QuantityCol,
@@ -149,6 +150,7 @@ def score(
     product_col: ProductCol = None,
     channel_col: ChannelCol = None,
     timestamp_format: TimestampFormat = None,
+    decimal_separator: DecimalSeparator = None,
     config_file: Path = typer.Option(
         None, "--config", help="TOML file with a columns table (as for `clv features`)."
     ),
@@ -185,6 +187,7 @@ def score(
             product_col,
             channel_col,
             timestamp_format,
+            decimal_separator,
         )
         scorer = _load_scorer(model_name, model_alias, model_version, threads)
         from clv.serving.scoring import frame_columns

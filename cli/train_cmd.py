@@ -22,6 +22,7 @@ from .options import (
     AmountCol,
     ChannelCol,
     CustomerCol,
+    DecimalSeparator,
     OrderCol,
     ProductCol,
     QuantityCol,
@@ -180,6 +181,7 @@ def train(
     product_col: ProductCol = None,
     channel_col: ChannelCol = None,
     timestamp_format: TimestampFormat = None,
+    decimal_separator: DecimalSeparator = None,
     drop_zero_amounts: bool = typer.Option(
         False, "--drop-zero-amounts", help="Drop (and count) transactions of amount 0."
     ),
@@ -216,6 +218,7 @@ def train(
             product_col,
             channel_col,
             timestamp_format,
+            decimal_separator,
         )
         if drop_zero_amounts:
             tables["features"]["drop_zero_amounts"] = True

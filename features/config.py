@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -28,6 +29,13 @@ class ColumnMapping(BaseModel):
     timestamp_format: str | None = Field(
         default=None,
         description="strptime format of the timestamp column, e.g. %Y%m%d; ISO 8601 when None",
+    )
+    decimal_separator: Literal[".", ","] = Field(
+        default=".",
+        description=(
+            "decimal separator of amounts and quantities written as text (CSV): ',' reads "
+            "'10,5' as 10.5 and allows '.' between groups of thousands ('1.234,5')"
+        ),
     )
 
     def source_for(self, column: str) -> str | None:

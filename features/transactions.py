@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -232,11 +233,14 @@ _ORDER_KEY = "_order_key"
 
 def _typed_select(
     resolved: dict[str, str],
-    timestamp_format: str | None,
+    columns: ColumnMapping,
     types: dict[str, str] | None = None,
     trimmed: frozenset[str] = frozenset(),
 ) -> str:
     """SELECT list that casts each source column to its contract type, with error flags.
+
+    Text timestamps are read by `columns.timestamp_format`, text numbers by
+    `columns.decimal_separator` (`_number_from_text`).
 
     `types` (source column -> DuckDB type) lets typed sources (Parquet, frames) skip the
     text round trip; `trimmed` names text columns known to hold no blank value and no value
@@ -269,6 +273,7 @@ def _typed_select(
         return f"NULLIF(TRIM(CAST({src} AS VARCHAR)), '')"
 
     cid = schema.CUSTOMER_ID
+    timestamp_format, separator = columns.timestamp_format, columns.decimal_separator
     ts = _quote(resolved[schema.TIMESTAMP])
     amt = _quote(resolved[schema.AMOUNT])
     # Timestamps with a zone or an offset become UTC before days are cut (as the service's
@@ -285,7 +290,7 @@ def _typed_select(
     parts = [
         f"{text(cid)} AS customer_id",
         f"{ts_expr} AS timestamp",
-        f"{amount_expr or f'TRY_CAST({amt} AS DOUBLE)'} AS amount",
+        f"{amount_expr or _number_from_text(amt, separator)} AS amount",
         f"({missing(schema.TIMESTAMP)}) AS _ts_missing",
         f"({missing(schema.AMOUNT)}) AS _amount_missing",
     ]
@@ -296,8 +301,9 @@ def _typed_select(
             parts.append("false AS _quantity_bad")
         else:
             blank = f"NULLIF(TRIM(CAST({q} AS VARCHAR)), '') IS NULL"
-            parts.append(f"TRY_CAST({q} AS DOUBLE) AS quantity")
-            parts.append(f"(NOT ({blank}) AND TRY_CAST({q} AS DOUBLE) IS NULL) AS _quantity_bad")
+            number = _number_from_text(q, separator)
+            parts.append(f"{number} AS quantity")
+            parts.append(f"(NOT ({blank}) AND {number} IS NULL) AS _quantity_bad")
     for column in (schema.ORDER_ID, schema.PRODUCT, schema.CHANNEL):
         if column in resolved:
             parts.append(f"{text(column)} AS {column}")
@@ -312,6 +318,26 @@ def _typed_select(
             src = _quote(resolved[column])
             parts.append(f"({src} = '' OR {_padded(src)}) IS TRUE AS _untrimmed_{column}")
     return ",\n    ".join(parts)
+
+
+# With a decimal comma, a '.' may only group thousands ('1.234.567,89'), as spreadsheets in
+# such locales write them; any other '.' makes the value not a number rather than a guess.
+_COMMA_GROUPED = r"[+-]?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]*)?"
+
+
+def _number_from_text(src: str, decimal_separator: str = ".") -> str:
+    """SQL: a value as a DOUBLE, NULL when it is not a number. With the decimal separator ','
+    the comma is the decimal point ('10,5' is 10.5) and dots may group thousands (see
+    `_COMMA_GROUPED`). Validation counts and its example of a bad value both read numbers
+    through this."""
+    if decimal_separator == ".":
+        return f"TRY_CAST({src} AS DOUBLE)"
+    text = f"TRIM(CAST({src} AS VARCHAR))"
+    ungrouped = (
+        f"CASE WHEN {text} NOT LIKE '%.%' THEN {text} "
+        f"WHEN regexp_full_match({text}, '{_COMMA_GROUPED}') THEN REPLACE({text}, '.', '') END"
+    )
+    return f"TRY_CAST(REPLACE({ungrouped}, ',', '.') AS DOUBLE)"
 
 
 def _timestamp_from_text(src: str, timestamp_format: str | None) -> str:
@@ -386,7 +412,11 @@ def _raise_first_bad(
     column: str,
     count: int,
     problem: str,
+    decimal_separator: str | None = None,
 ) -> None:
+    """TransactionLogError: `count` values of `column` have `problem`, with the first one
+    (where `condition` holds) and its row. With `decimal_separator` (a number column), the
+    message says how to read the example if it looks written for the other separator."""
     rows = con.execute(
         f"""SELECT _row, CAST(_value AS VARCHAR) FROM (
                 SELECT row_number() OVER () AS _row, {_quote(source_col)} AS _value, *
@@ -394,9 +424,25 @@ def _raise_first_bad(
     ).fetchall()
     row = rows[0] if rows else None
     example = f" e.g. '{row[1]}' at data row {row[0]}" if row else ""
+    hint = _separator_hint(str(row[1]), decimal_separator) if row and decimal_separator else ""
     raise TransactionLogError(
-        f"column '{source_col}' ({column}): {count:,} value(s) {problem}{example}", field=column
+        f"column '{source_col}' ({column}): {count:,} value(s) {problem}{example}{hint}",
+        field=column,
     )
+
+
+def _separator_hint(value: str, decimal_separator: str) -> str:
+    """How to read a value that is not a number under `decimal_separator`, if it looks like
+    a number written with the other one; else ''."""
+    text = value.strip()
+    if decimal_separator == "." and re.fullmatch(r"[+-]?[0-9][0-9.]*,[0-9]+", text):
+        return "; if the file writes decimals with a comma, set --decimal-separator ','"
+    if decimal_separator == "," and re.fullmatch(r"[+-]?[0-9][0-9,]*\.[0-9]+", text):
+        return (
+            "; with --decimal-separator ',' a '.' may only group thousands (1.234,5): "
+            "leave the option out if the file writes decimals with a point"
+        )
+    return ""
 
 
 def _keep_condition(config: FeatureConfig) -> str:
@@ -469,7 +515,7 @@ def trusted_log_sql(
     columns, config = columns or ColumnMapping(), config or FeatureConfig()
     resolved = _resolve_columns(list(types), columns, "the trusted log")
     optional = [c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in resolved]
-    typed = _typed_select(resolved, columns.timestamp_format, types)
+    typed = _typed_select(resolved, columns, types)
     clean, transactions = _clean_sql(resolved, config)
     ctes = [
         f"typed_transactions AS (SELECT\n    {typed}\nFROM {source})",
@@ -515,7 +561,7 @@ def _validate(
     resolved = _resolve_columns(available, columns, where)
     con.execute(
         "CREATE OR REPLACE TEMP VIEW typed_transactions AS SELECT\n    "
-        + _typed_select(resolved, columns.timestamp_format, types)
+        + _typed_select(resolved, columns, types)
         + "\nFROM raw_transactions"
     )
     has_quantity = schema.QUANTITY in resolved
@@ -539,7 +585,7 @@ def _validate(
                 {duplicates},
                 {untrimmed}
             FROM (
-                SELECT {_typed_select(resolved, columns.timestamp_format, types)}{raw_text}
+                SELECT {_typed_select(resolved, columns, types)}{raw_text}
                 FROM raw_transactions
             )"""
         ).fetchall()[0]
@@ -558,7 +604,7 @@ def _validate(
         # Nothing to trim in these columns: later scans read them as they are (cheaper).
         con.execute(
             "CREATE OR REPLACE TEMP VIEW typed_transactions AS SELECT\n    "
-            + _typed_select(resolved, columns.timestamp_format, types, clean_text)
+            + _typed_select(resolved, columns, types, clean_text)
             + "\nFROM raw_transactions"
         )
     if n == 0:
@@ -578,21 +624,18 @@ def _validate(
             ts_bad,
             f"cannot be parsed {expected}",
         )
+    separator = columns.decimal_separator
+    number = _number_from_text("_value", separator)
+    not_a_number = f"NULLIF(TRIM(CAST(_value AS VARCHAR)), '') IS NOT NULL AND {number} IS NULL"
     if amount_bad:
         _raise_first_bad(
-            con,
-            src_amt,
-            "NULLIF(TRIM(CAST(_value AS VARCHAR)), '') IS NOT NULL "
-            "AND TRY_CAST(_value AS DOUBLE) IS NULL",
-            schema.AMOUNT,
-            amount_bad,
-            "are not numbers",
+            con, src_amt, not_a_number, schema.AMOUNT, amount_bad, "are not numbers", separator
         )
     if amount_inf:
         _raise_first_bad(
             con,
             src_amt,
-            "NOT isfinite(TRY_CAST(_value AS DOUBLE))",
+            f"NOT isfinite({number})",
             schema.AMOUNT,
             amount_inf,
             "are NaN or infinite",
@@ -600,13 +643,7 @@ def _validate(
     if quantity_bad:
         src_q = resolved[schema.QUANTITY]
         _raise_first_bad(
-            con,
-            src_q,
-            "NULLIF(TRIM(CAST(_value AS VARCHAR)), '') IS NOT NULL "
-            "AND TRY_CAST(_value AS DOUBLE) IS NULL",
-            schema.QUANTITY,
-            quantity_bad,
-            "are not numbers",
+            con, src_q, not_a_number, schema.QUANTITY, quantity_bad, "are not numbers", separator
         )
     optional = [c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in resolved]
     clean, transactions = _clean_sql(resolved, config)

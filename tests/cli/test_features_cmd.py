@@ -121,6 +121,22 @@ def test_bad_values_in_file_exit_2(tmp_path: Path) -> None:
     assert "'amount'" in result.output and "not numbers" in result.output
 
 
+def test_decimal_separator_option_reads_decimal_commas(tmp_path: Path) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_text("customer_id;timestamp;amount\n1;2024-01-01;10,5\n1;2024-01-03;2,25\n")
+    out = tmp_path / "f.csv"
+    args = ["--transactions", str(path), "--cutoff", "2024-01-03", "--output", str(out)]
+    refused = _run(*args)
+    assert refused.exit_code == 2 and "--decimal-separator ','" in refused.output
+    assert not out.exists()
+    result = _run(*args, "--decimal-separator", ",")
+    assert result.exit_code == 0, result.output
+    row = pd.read_csv(out).iloc[0]
+    assert row["historical_value"] == pytest.approx(12.75) and row["frequency"] == 1
+    wrong = _run(*args, "--decimal-separator", ";")
+    assert wrong.exit_code == 2 and "decimal_separator" in wrong.output
+
+
 def test_existing_output_survives_a_failed_run(tmp_path: Path, log_csv: Path) -> None:
     out = tmp_path / "features.parquet"
     out.write_bytes(b"previous result")

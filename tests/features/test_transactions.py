@@ -74,6 +74,62 @@ def test_non_numeric_amount(tmp_path: Path) -> None:
     assert e.value.field == "amount"
 
 
+def test_decimal_comma_amounts_and_quantities(tmp_path: Path) -> None:
+    # A semicolon-separated export from a decimal-comma locale, thousands grouped by dots.
+    path = _write_csv(
+        tmp_path,
+        "customer_id;timestamp;amount;quantity\n"
+        "1;2024-01-01;10,5;1\n1;2024-01-02;1.234,25;2,5\n2;2024-01-02;-3;1\n"
+        "2;2024-01-03; 7,0 ;\n",
+    )
+    log = transactions.load_transactions(path, ColumnMapping(decimal_separator=","))
+    lines = log.con.execute(
+        "SELECT customer_id, amount, quantity FROM transactions ORDER BY customer_id, timestamp"
+    ).fetchall()
+    assert lines == [("1", 10.5, 1.0), ("1", 1234.25, 2.5), ("2", -3.0, 1.0), ("2", 7.0, None)]
+
+
+@pytest.mark.parametrize(
+    ("separator", "value", "hint"),
+    [
+        (".", "10,5", "set --decimal-separator ','"),
+        (".", "1.234,5", "set --decimal-separator ','"),
+        (",", "10.5", "a '.' may only group thousands"),
+        (",", "1.23,4", ""),  # neither reading: no hint
+        (".", "$4", ""),
+    ],
+)
+def test_amount_in_the_other_decimal_notation_says_which_option(
+    tmp_path: Path, separator: str, value: str, hint: str
+) -> None:
+    path = _write_csv(tmp_path, f'customer_id,timestamp,amount\n1,2024-01-01,"{value}"\n')
+    with pytest.raises(TransactionLogError, match="not numbers") as e:
+        transactions.load_transactions(path, ColumnMapping(decimal_separator=separator))
+    assert f"'{value}' at data row 1" in str(e.value)
+    assert (hint in str(e.value)) if hint else ("--decimal-separator" not in str(e.value))
+    assert e.value.field == "amount"
+
+
+def test_decimal_comma_quantity_that_is_not_a_number(tmp_path: Path) -> None:
+    path = _write_csv(
+        tmp_path, 'customer_id,timestamp,amount,quantity\n1,2024-01-01,"3,5","1.5"\n'
+    )
+    with pytest.raises(TransactionLogError, match=r"'quantity'.*not numbers.*'1\.5'"):
+        transactions.load_transactions(path, ColumnMapping(decimal_separator=","))
+
+
+def test_decimal_separator_is_ignored_for_typed_numbers(
+    tmp_path: Path, tiny_log: pd.DataFrame
+) -> None:
+    frame = tiny_log.assign(timestamp=pd.to_datetime(tiny_log["timestamp"], format="ISO8601"))
+    frame.to_parquet(tmp_path / "tx.parquet")
+    log = transactions.load_transactions(
+        tmp_path / "tx.parquet", ColumnMapping(decimal_separator=",")
+    )
+    total = log.con.execute("SELECT SUM(amount) FROM transactions").fetchone()
+    assert total is not None and total[0] == pytest.approx(frame["amount"].sum())
+
+
 @pytest.mark.parametrize("bad", ["nan", "inf", "-Infinity"])
 def test_nan_or_infinite_amount(tmp_path: Path, bad: str) -> None:
     path = _write_csv(tmp_path, f"customer_id,timestamp,amount\n1,2024-01-01,{bad}\n")
