@@ -20,9 +20,9 @@ With --rfm-only both read a copy of the log with only the three columns lifetime
 order ids to de-duplicate, no products or channels to count).
 
 With --spark, the same features are also built by Spark SQL (`clv.features.spark`, local mode
-on every core, in a fresh process): the log read from the same Parquet file (a synthetic log is
-clean: no duplicates, no missing values), the panel written to Parquet. The session's start-up
-is timed apart; peak memory there is that of the driver's JVM and Python together.
+on every core, in a fresh process): the log read from the same Parquet file, validated and
+cleaned (`clean_on_spark`), the panel written to Parquet. The session's
+start-up is timed apart; peak memory there is that of the driver's JVM and Python together.
 
 The machine is shared: CPU seconds are printed beside wall seconds, and `uptime`'s load.
 """
@@ -183,7 +183,7 @@ def work_lifetimes(path: Path, cutoff: date) -> dict:
 
 
 def work_spark(path: Path, cutoff: date, output: Path) -> dict:
-    from clv.features.spark import panel_on_spark
+    from clv.features.spark import clean_on_spark, panel_on_spark
     from pyspark.sql import SparkSession
 
     with PeakRss(children=True) as rss:
@@ -198,7 +198,8 @@ def work_spark(path: Path, cutoff: date, output: Path) -> dict:
         spark.sparkContext.setLogLevel("ERROR")
         ready = time.perf_counter()
         log = spark.read.parquet(str(path))
-        panel_on_spark(spark, log, [cutoff]).write.mode("overwrite").parquet(str(output))
+        clean = clean_on_spark(spark, log)
+        panel_on_spark(spark, clean, [cutoff]).write.mode("overwrite").parquet(str(output))
         seconds = time.perf_counter() - ready
         rows = spark.read.parquet(str(output)).count()
         transactions = log.count()

@@ -1,27 +1,33 @@
-"""The feature and label SQL on Apache Spark, for logs that outgrow one machine.
+"""The cleaning, feature and label SQL on Apache Spark, for logs that outgrow one machine.
 
-The same definitions as the DuckDB build (`sql.py`, `build.panel_sql`), transpiled by sqlglot
-(`sql.transpile`) and run by Spark SQL: `daily`, then `first_use` (when the log has a product
-or channel column), then the panel of features and labels at a list of cutoff dates. A test
-runs this on a local Spark and compares every column with the DuckDB build.
+The same definitions as the DuckDB build, transpiled by sqlglot (`sql.transpile`) and run by
+Spark SQL. `clean_on_spark` validates and cleans a log by the rules of
+`transactions.load_transactions` (`transactions.cleaning_sql`): rows without a customer id,
+timestamp or amount dropped, zero amounts too when configured, identical order lines removed,
+all of it counted in a `CleaningReport`; NaN or infinite amounts are refused. `panel_on_spark`
+then builds `daily`, `first_use` (when the log has a product or channel column) and the panel
+of features and labels at a list of cutoff dates (`sql.py`, `build.panel_sql`). A test runs
+both on a local Spark and compares the report and every column with the DuckDB build.
 
-What it reads is a clean log, as `transactions.load_transactions` leaves one (its
-`transactions` view): the contract columns `customer_id` (string), `timestamp`, `amount`
-(double) and any of `order_id`, `quantity`, `product`, `channel`, with no NULL customer,
-timestamp or amount, and order lines sent twice removed. Validation and cleaning stay
-DuckDB's: run them on the log, or bring a table already clean. Days are cut in Spark's
-session time zone (`spark.sql.session.timeZone`).
+The log is a DataFrame with the contract's column names: `customer_id`, `timestamp` (a
+timestamp or date column), `amount` (numeric) and any of `order_id`, `quantity` (numeric),
+`product`, `channel`. Text timestamps and numbers are the DuckDB loader's to parse: cast them
+before. Days are cut in Spark's session time zone (`spark.sql.session.timeZone`).
 
-The statements read and create temporary views named `transactions`, `cutoff_dates`, `daily`
-and `first_use` in the session; the panel is lazy, and `daily` is read by both features and
-labels (cache it on large logs).
+The statements read and create temporary views named `raw_transactions`,
+`typed_transactions`, `clean_transactions`, `transactions`, `cutoff_dates`, `daily` and
+`first_use` in the session; the panel is lazy, and `daily` is read by both features and labels
+(cache it, and the log's `transactions`, on large logs).
 
 pyspark is not a dependency of the package: install it beside it (`pip install pyspark`).
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -30,45 +36,150 @@ from .build import panel_sql
 from .config import FeatureConfig
 from .errors import TransactionLogError
 from .sql import daily_sql, first_use_sql, transpile
+from .transactions import CleaningReport, cleaning_report, cleaning_sql, lines_kept
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+logger = logging.getLogger(__name__)
+
 DIALECT = "spark"
+
+# Spark's type names (`DataFrame.dtypes`) as the DuckDB types the cleaning SQL is written for.
+_DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "timestamp": "TIMESTAMP",
+    "timestamp_ntz": "TIMESTAMP",
+    "date": "DATE",
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "bigint": "BIGINT",
+    "int": "INTEGER",
+    "smallint": "SMALLINT",
+    "tinyint": "TINYINT",
+}
+# What each typed column of the contract may be on Spark (text is the DuckDB loader's).
+_TEMPORAL = frozenset({"TIMESTAMP", "DATE"})
+_NUMERIC = frozenset({"DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT"})
+
+
+@dataclass(frozen=True)
+class SparkLog:
+    """A log cleaned on Spark: its `transactions` (lazy) and what cleaning dropped."""
+
+    transactions: DataFrame
+    optional_columns: frozenset[str]
+    report: CleaningReport
+
+
+def clean_on_spark(
+    spark: SparkSession, raw: DataFrame, config: FeatureConfig | None = None
+) -> SparkLog:
+    """Validate and clean `raw` by the rules of the DuckDB loader, counting every drop.
+
+    One pass over the log counts what validation counts. With an order id, as in the DuckDB
+    loader, the kept lines' distinct hashes (64-bit `xxhash64`) tell whether any two lines
+    may be identical; only then are they de-duplicated, and the kept rows counted in a second
+    pass. The kept rows are a lazy DataFrame. Raises TransactionLogError for a missing column,
+    a column of the wrong type, NaN or infinite amounts, and a log with no row left.
+    """
+    config = config or FeatureConfig()
+    statements = cleaning_sql(_duckdb_types(raw), config, line_hash="xxhash64")
+    raw.createOrReplaceTempView("raw_transactions")
+    counts = spark.sql(transpile(statements.counts, DIALECT)).first()
+    assert counts is not None
+    not_finite = int(counts[3])
+    if not_finite:
+        raise TransactionLogError(
+            f"column '{schema.AMOUNT}': {not_finite:,} value(s) are NaN or infinite",
+            field=schema.AMOUNT,
+        )
+    for name, statement in (
+        ("typed_transactions", statements.typed),
+        ("clean_transactions", statements.clean),
+    ):
+        spark.sql(transpile(statement, DIALECT)).createOrReplaceTempView(name)
+    numbers = [int(c) for c in counts]
+    has_orders = schema.ORDER_ID in statements.optional_columns
+    if has_orders and not statements.no_identical_lines(numbers):
+        kept = spark.sql(transpile(statements.transactions, DIALECT))
+        rows_kept = kept.count()
+    else:  # nothing to de-duplicate: the rows kept are those not dropped
+        kept = spark.sql(transpile(statements.unique, DIALECT))
+        rows_kept = lines_kept(numbers, config)
+    report = cleaning_report(numbers, rows_kept, config)
+    if report.rows_kept == 0:
+        raise TransactionLogError(
+            f"the Spark log has no usable rows after cleaning ({report.summary()})",
+            field="--transactions",
+        )
+    logger.info("transactions on Spark: %s", report.summary())
+    return SparkLog(kept, statements.optional_columns, report)
+
+
+def _duckdb_types(raw: DataFrame) -> dict[str, str]:
+    """Contract column -> DuckDB type, refusing missing required columns and wrong types."""
+    missing = [c for c in schema.REQUIRED_TRANSACTION_COLUMNS if c not in raw.columns]
+    if missing:
+        raise TransactionLogError(
+            f"the Spark log has no column {', '.join(repr(c) for c in missing)} "
+            f"(it has {', '.join(raw.columns)})",
+            field=missing[0],
+        )
+    contract = {*schema.REQUIRED_TRANSACTION_COLUMNS, *schema.OPTIONAL_TRANSACTION_COLUMNS}
+    types = {}
+    for column, spark_type in raw.dtypes:
+        if column not in contract:
+            continue
+        decimal = re.fullmatch(r"decimal\((\d+),(\d+)\)", spark_type)
+        types[column] = (
+            f"DECIMAL({decimal[1]},{decimal[2]})" if decimal else _DUCKDB_TYPES.get(spark_type, "")
+        )
+    wanted = {
+        schema.TIMESTAMP: (_TEMPORAL, "a timestamp or date"),
+        schema.AMOUNT: (_NUMERIC, "numeric"),
+        schema.QUANTITY: (_NUMERIC, "numeric"),
+    }
+    for column, duckdb_type in types.items():
+        allowed, what = wanted.get(column, (None, ""))
+        numeric_decimal = allowed is _NUMERIC and duckdb_type.startswith("DECIMAL")
+        if allowed is not None and duckdb_type not in allowed and not numeric_decimal:
+            spark_type = dict(raw.dtypes)[column]
+            raise TransactionLogError(
+                f"column '{column}' of the Spark log is {spark_type}, not {what}: cast it first "
+                "(text is parsed by the DuckDB loader, clv.features.transactions)",
+                field=column,
+            )
+        if not duckdb_type:
+            raise TransactionLogError(
+                f"column '{column}' of the Spark log has type {dict(raw.dtypes)[column]}, "
+                "which the contract does not read",
+                field=column,
+            )
+    return types
 
 
 def panel_on_spark(
     spark: SparkSession,
-    transactions: DataFrame,
+    log: SparkLog | DataFrame,
     cutoffs: Sequence[date],
     horizon_days: int | None = None,
     config: FeatureConfig | None = None,
-    check_missing: bool = True,
 ) -> DataFrame:
     """Features (and labels, with a horizon) of every customer acquired by each cutoff.
 
-    The rows and columns of `build.build_panel` on the same clean log, in no particular
-    order. A log with rows missing a customer id, timestamp or amount is refused (one pass
-    over it; `check_missing=False` skips it for a log known to be clean): such rows would not
-    be dropped and counted here, as the DuckDB loader does. Cutoffs and horizon are not
-    checked against the data (see `build.check_cutoffs`).
+    The rows and columns of `build.build_panel` on the same log, in no particular order. A
+    DataFrame is cleaned first (`clean_on_spark`, whose report is logged); pass the
+    `SparkLog` to keep the report. Cutoffs and horizon are not checked against the data
+    (see `build.check_cutoffs`).
     """
     config = config or FeatureConfig()
-    missing = [c for c in schema.REQUIRED_TRANSACTION_COLUMNS if c not in transactions.columns]
-    if missing:
-        raise TransactionLogError(
-            f"the Spark log has no column {', '.join(repr(c) for c in missing)} "
-            f"(it has {', '.join(transactions.columns)})",
-            field=missing[0],
-        )
     if not cutoffs:
         raise TransactionLogError("give at least one cutoff date", field="--cutoff")
-    if check_missing:
-        _refuse_missing_values(transactions)
-    optional = frozenset(
-        c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in transactions.columns
-    )
-    transactions.createOrReplaceTempView("transactions")
+    if not isinstance(log, SparkLog):
+        log = clean_on_spark(spark, log, config)
+    optional = log.optional_columns
+    log.transactions.createOrReplaceTempView("transactions")
     dates = [(cutoff,) for cutoff in sorted(set(cutoffs))]
     spark.createDataFrame(dates, f"{schema.CUTOFF} DATE").createOrReplaceTempView("cutoff_dates")
     spark.sql(transpile(daily_sql(optional), DIALECT)).createOrReplaceTempView("daily")
@@ -77,18 +188,3 @@ def panel_on_spark(
         spark.sql(transpile(first_use, DIALECT)).createOrReplaceTempView("first_use")
     panel = panel_sql(config, optional, horizon_days, ordered=False, cutoffs="cutoff_dates")
     return spark.sql(transpile(panel, DIALECT))
-
-
-def _refuse_missing_values(transactions: DataFrame) -> None:
-    """TransactionLogError naming the first required column with NULL values, and how many."""
-    required = schema.REQUIRED_TRANSACTION_COLUMNS
-    counts = transactions.selectExpr(*(f"COUNT(*) - COUNT(`{c}`) AS `{c}`" for c in required))
-    row = counts.first()
-    missing = [(c, int(row[c])) for c in required if row is not None and row[c]]
-    if missing:
-        column, count = missing[0]
-        raise TransactionLogError(
-            f"the Spark log has {count:,} row(s) without a {column}: give a clean log "
-            "(clv.features.transactions drops and counts such rows) or drop them first",
-            field=column,
-        )

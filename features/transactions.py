@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -378,7 +379,7 @@ def _trimmable(resolved: dict[str, str], types: dict[str, str]) -> list[str]:
 
 
 def _duplicate_check_sql(
-    resolved: dict[str, str], trimmable: list[str], config: FeatureConfig
+    resolved: dict[str, str], trimmable: list[str], config: FeatureConfig, line_hash: str = "hash"
 ) -> tuple[str, str]:
     """(extra SELECT items, aggregates) counting the kept lines and their distinct hashes.
 
@@ -388,7 +389,8 @@ def _duplicate_check_sql(
     fewer (duplicates, or a hash collision), it runs: exact either way. Text columns are hashed
     as read (`_raw_<column>`, no trimming to pay for), which stands for the cleaned value only
     when the column needs no trimming (`_untrimmed_<column>` counts 0); the caller checks that.
-    Other columns are hashed as typed (equal contract values, equal hashes).
+    Other columns are hashed as typed (equal contract values, equal hashes). `line_hash` is
+    the SQL function, of 64 bits (DuckDB's `hash`; Spark's `hash` has 32, `xxhash64` 64).
     """
     if schema.ORDER_ID not in resolved:
         return "", "0, 0"
@@ -398,11 +400,92 @@ def _duplicate_check_sql(
     ]
     keep = _keep_condition(config)
     extra = "".join(f", {_quote(resolved[c])} AS {name}" for c, name in raw.items())
-    line_hash = f"hash({', '.join(hashed)})"
+    hashes = f"{line_hash}({', '.join(hashed)})"
     return (
         extra,
-        f"COUNT(*) FILTER (WHERE {keep}), COUNT(DISTINCT {line_hash}) FILTER (WHERE {keep})",
+        f"COUNT(*) FILTER (WHERE {keep}), COUNT(DISTINCT {hashes}) FILTER (WHERE {keep})",
     )
+
+
+def validation_counts_sql(
+    resolved: dict[str, str],
+    columns: ColumnMapping,
+    types: dict[str, str],
+    config: FeatureConfig,
+    line_hash: str = "hash",
+) -> str:
+    """One SELECT over `raw_transactions` of what validation counts, in this order:
+
+    rows; unparseable timestamps; amounts that are not numbers; amounts that are NaN or
+    infinite; quantities that are not numbers; rows without a customer id; with one but
+    without a timestamp; with both but without an amount; with all three and an amount of 0
+    (`cleaning_report` reads these); with an order id, the lines kept before de-duplication
+    and their distinct hashes by the function `line_hash` (`_duplicate_check_sql`; else both
+    0); then, per column of `_trimmable`, the values that need trimming (`no_identical_lines`
+    reads these last two). `resolved` maps contract columns to source columns, whose
+    DuckDB types are `types`. Spark SQL runs it too, transpiled (`clv.features.spark`).
+    """
+    trimmable = _trimmable(resolved, types)
+    untrimmed = ", ".join([f"COUNT(*) FILTER (WHERE _untrimmed_{c})" for c in trimmable] + ["0"])
+    has_id = "customer_id IS NOT NULL"
+    has_id_ts = has_id + " AND timestamp IS NOT NULL"
+    raw_text, duplicates = _duplicate_check_sql(resolved, trimmable, config, line_hash)
+    quantity_bad = "COUNT(*) FILTER (WHERE _quantity_bad)" if schema.QUANTITY in resolved else "0"
+    return f"""SELECT
+    COUNT(*),
+    COUNT(*) FILTER (WHERE timestamp IS NULL AND NOT _ts_missing),
+    COUNT(*) FILTER (WHERE amount IS NULL AND NOT _amount_missing),
+    COUNT(*) FILTER (WHERE {_not_finite("amount")}),
+    {quantity_bad},
+    COUNT(*) FILTER (WHERE customer_id IS NULL),
+    COUNT(*) FILTER (WHERE {has_id} AND timestamp IS NULL),
+    COUNT(*) FILTER (WHERE {has_id_ts} AND amount IS NULL),
+    COUNT(*) FILTER (WHERE {has_id_ts} AND amount = 0),
+    {duplicates},
+    {untrimmed}
+FROM (
+    SELECT {_typed_select(resolved, columns, types)}{raw_text}
+    FROM raw_transactions
+) AS typed"""
+
+
+def no_identical_lines(counts: Sequence[int], trimmable: Sequence[str]) -> bool:
+    """From `validation_counts_sql`'s counts: the kept lines are known to hold no two identical
+    ones (as many distinct hashes as lines, and hashes of text that needs no trimming), so
+    de-duplication can be skipped. False without an order id (nothing is de-duplicated)."""
+    kept_lines, distinct_lines = int(counts[9]), int(counts[10])
+    needs_trimming = any(int(k) for k in counts[11 : 11 + len(trimmable)])
+    return kept_lines > 0 and kept_lines == distinct_lines and not needs_trimming
+
+
+def lines_kept(counts: Sequence[int], config: FeatureConfig) -> int:
+    """From `validation_counts_sql`'s counts: the rows that cleaning keeps before
+    de-duplication (those with a customer id, timestamp and amount, and not of amount 0 when
+    `drop_zero_amounts`)."""
+    n, null_id, ts_missing, amount_missing, zero = (int(counts[i]) for i in (0, 5, 6, 7, 8))
+    zero_dropped = zero if config.drop_zero_amounts else 0
+    return n - null_id - ts_missing - amount_missing - zero_dropped
+
+
+def cleaning_report(counts: Sequence[int], rows_kept: int, config: FeatureConfig) -> CleaningReport:
+    """What cleaning dropped, from `validation_counts_sql`'s counts and the rows kept (after
+    de-duplication): the lines kept before de-duplication and not after are duplicates."""
+    return CleaningReport(
+        rows_read=int(counts[0]),
+        rows_kept=rows_kept,
+        dropped={
+            "missing customer id": int(counts[5]),
+            "missing timestamp": int(counts[6]),
+            "missing amount": int(counts[7]),
+            "zero amount": int(counts[8]) if config.drop_zero_amounts else 0,
+            "duplicate order lines": lines_kept(counts, config) - rows_kept,
+        },
+    )
+
+
+def _not_finite(value: str) -> str:
+    """SQL: the number is NaN or infinite (in functions that DuckDB and Spark SQL both have)."""
+    return f"(isnan({value}) OR ABS({value}) = CAST('Infinity' AS DOUBLE))"
 
 
 def _raise_first_bad(
@@ -453,14 +536,17 @@ def _keep_condition(config: FeatureConfig) -> str:
     return keep
 
 
-def _clean_sql(resolved: dict[str, str], config: FeatureConfig) -> tuple[str, str]:
-    """SELECTs of `clean_transactions` (from `typed_transactions`) and `transactions`."""
+def _clean_sql(
+    resolved: dict[str, str], config: FeatureConfig, deduplicate: bool = True
+) -> tuple[str, str]:
+    """SELECTs of `clean_transactions` (from `typed_transactions`) and `transactions`; the
+    latter without de-duplication when not `deduplicate` (for lines known to be unique)."""
     optional = [c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in resolved]
     contract_cols = ", ".join([*schema.REQUIRED_TRANSACTION_COLUMNS, *optional])
     # Duplicates can only be told from repeat purchases when an order id says so: two lines
     # of the same order with the same values are one line sent twice. Without an order id,
     # identical rows are kept (CDNOW has 255 such rows, all genuine same-day purchases).
-    distinct = "DISTINCT " if schema.ORDER_ID in resolved else ""
+    distinct = "DISTINCT " if schema.ORDER_ID in resolved and deduplicate else ""
     order_key = f", {_ORDER_KEY}" if schema.ORDER_ID in resolved else ""
     return (
         f"SELECT {contract_cols}{order_key} FROM typed_transactions "
@@ -495,6 +581,53 @@ def _kept_lines_sql(resolved: dict[str, str], deduplicate: bool) -> str:
     if schema.QUANTITY in resolved:
         columns.append(schema.QUANTITY)
     return f"SELECT {', '.join(columns)} FROM {source}"
+
+
+@dataclass(frozen=True)
+class CleaningSql:
+    """The statements of validation and cleaning, for an engine other than this module's
+    DuckDB connection (`clv.features.spark` transpiles them). Each is one SELECT:
+
+    counts         `validation_counts_sql` over `raw_transactions`
+    typed          `typed_transactions`: the contract columns, typed, text trimmed
+    clean          `clean_transactions`: the rows cleaning keeps (from `typed_transactions`)
+    transactions   `transactions`: identical order lines removed (from `clean_transactions`)
+    unique         `transactions` for a log whose counts show no identical lines
+                   (`no_identical_lines`): the same rows, without the DISTINCT
+    """
+
+    counts: str
+    typed: str
+    clean: str
+    transactions: str
+    unique: str
+    optional_columns: frozenset[str]
+    trimmable: tuple[str, ...]
+
+    def no_identical_lines(self, counts: Sequence[int]) -> bool:
+        """Whether `counts` (the row of `self.counts`) show that `unique` may be used."""
+        return no_identical_lines(counts, self.trimmable)
+
+
+def cleaning_sql(
+    types: dict[str, str], config: FeatureConfig | None = None, line_hash: str = "hash"
+) -> CleaningSql:
+    """`CleaningSql` for a log whose columns carry the contract's names (column -> DuckDB
+    type in `types`): the same rules as `load_transactions`. `line_hash` names a 64-bit hash
+    function of the engine (see `_duplicate_check_sql`)."""
+    config = config or FeatureConfig()
+    columns = ColumnMapping()
+    resolved = _resolve_columns(list(types), columns, "the log")
+    clean, transactions = _clean_sql(resolved, config)
+    return CleaningSql(
+        counts=validation_counts_sql(resolved, columns, types, config, line_hash),
+        typed=f"SELECT {_typed_select(resolved, columns, types)} FROM raw_transactions",
+        clean=clean,
+        transactions=transactions,
+        unique=_clean_sql(resolved, config, deduplicate=False)[1],
+        optional_columns=frozenset(c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in resolved),
+        trimmable=tuple(_trimmable(resolved, types)),
+    )
 
 
 def trusted_log_sql(
@@ -564,42 +697,15 @@ def _validate(
         + _typed_select(resolved, columns, types)
         + "\nFROM raw_transactions"
     )
-    has_quantity = schema.QUANTITY in resolved
     trimmable = _trimmable(resolved, types)
-    untrimmed = ", ".join([f"COUNT(*) FILTER (WHERE _untrimmed_{c})" for c in trimmable] + ["0"])
-    has_id = "customer_id IS NOT NULL"
-    has_id_ts = has_id + " AND timestamp IS NOT NULL"
-    raw_text, duplicates = _duplicate_check_sql(resolved, trimmable, config)
     try:
-        counts = con.execute(
-            f"""SELECT
-                COUNT(*),
-                COUNT(*) FILTER (WHERE timestamp IS NULL AND NOT _ts_missing),
-                COUNT(*) FILTER (WHERE amount IS NULL AND NOT _amount_missing),
-                COUNT(*) FILTER (WHERE amount IS NOT NULL AND NOT isfinite(amount)),
-                {"COUNT(*) FILTER (WHERE _quantity_bad)" if has_quantity else "0"},
-                COUNT(*) FILTER (WHERE customer_id IS NULL),
-                COUNT(*) FILTER (WHERE {has_id} AND timestamp IS NULL),
-                COUNT(*) FILTER (WHERE {has_id_ts} AND amount IS NULL),
-                COUNT(*) FILTER (WHERE {has_id_ts} AND amount = 0),
-                {duplicates},
-                {untrimmed}
-            FROM (
-                SELECT {_typed_select(resolved, columns, types)}{raw_text}
-                FROM raw_transactions
-            )"""
-        ).fetchall()[0]
+        counts = con.execute(validation_counts_sql(resolved, columns, types, config)).fetchall()[0]
     except duckdb.Error as exc:
         raise TransactionLogError(f"cannot read {where}: {exc}", field="--transactions") from exc
     assert counts is not None
-    n, ts_bad, amount_bad, amount_inf, quantity_bad, null_id, ts_missing, amount_missing, zero = (
-        int(c) for c in counts[:9]
-    )
-    kept_lines, distinct_lines = int(counts[9]), int(counts[10])
+    n, ts_bad, amount_bad, amount_inf, quantity_bad = (int(c) for c in counts[:5])
     clean_text = frozenset(c for c, k in zip(trimmable, counts[11:], strict=False) if k == 0)
-    # The line hashes read text columns as they are: they stand for the cleaned lines only when
-    # no value needed trimming; otherwise de-duplicate without the shortcut.
-    no_duplicates = clean_text == frozenset(trimmable) and distinct_lines == kept_lines
+    no_duplicates = no_identical_lines(counts, trimmable)
     if clean_text:
         # Nothing to trim in these columns: later scans read them as they are (cheaper).
         con.execute(
@@ -635,7 +741,7 @@ def _validate(
         _raise_first_bad(
             con,
             src_amt,
-            f"NOT isfinite({number})",
+            _not_finite(number),
             schema.AMOUNT,
             amount_inf,
             "are NaN or infinite",
@@ -656,19 +762,7 @@ def _validate(
     stats = con.execute("SELECT SUM(n_transactions), MIN(day), MAX(day) FROM daily").fetchall()[0]
     assert stats is not None
     kept_rows = int(stats[0] or 0)
-    zero_dropped = zero if config.drop_zero_amounts else 0
-    filtered = null_id + ts_missing + amount_missing + zero_dropped
-    report = CleaningReport(
-        rows_read=n,
-        rows_kept=kept_rows,
-        dropped={
-            "missing customer id": null_id,
-            "missing timestamp": ts_missing,
-            "missing amount": amount_missing,
-            "zero amount": zero_dropped,
-            "duplicate order lines": n - filtered - kept_rows,
-        },
-    )
+    report = cleaning_report(counts, kept_rows, config)
     if kept_rows == 0:
         raise TransactionLogError(
             f"{where} has no usable rows after cleaning ({report.summary()})",

@@ -1,23 +1,25 @@
-"""The feature SQL, transpiled to Spark SQL, run on a local Spark: the same panel as DuckDB.
+"""Cleaning, features and labels, transpiled to Spark SQL, on a local Spark: DuckDB's results.
 
-A real Spark (pyspark, local mode, one JVM for the module) reads the clean log that the
-DuckDB loader leaves, builds `daily`, `first_use` and the panel with `spark.panel_on_spark`,
-and every column must equal the DuckDB build's.
+A real Spark (pyspark, local mode, one JVM for the module) cleans each raw log with
+`spark.clean_on_spark` and builds `daily`, `first_use` and the panel with
+`spark.panel_on_spark`; the cleaning report and every column of the panel must equal those of
+the DuckDB loader and build on the same log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
 from clv.features import build, schema, spark, transactions
+from clv.features.config import FeatureConfig
 from clv.features.datasets import CDNOW_COLUMNS, cdnow_master_path
 from clv.features.errors import TransactionLogError
 from clv.features.synthetic import SyntheticConfig, generate_frames
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 
 @pytest.fixture(scope="module")
@@ -37,24 +39,38 @@ def session() -> Iterator[SparkSession]:
     session.stop()
 
 
-def _synthetic_log() -> pd.DataFrame:
-    """All seven columns, with returns, several lines per order, duplicated lines, lines
-    without an order id or product, and a day of two orders."""
+def _synthetic_log(dirty: bool = True) -> pd.DataFrame:
+    """All seven columns, with returns, several lines per order, lines without an order id or
+    product, and a day of two orders. Unless not `dirty`, also duplicated lines and rows
+    cleaning drops: without a customer id (NULL or blank), timestamp or amount, and of amount
+    0. Ids are text, one of them then padded with spaces (trimmed: the same customer)."""
     frame, _ = generate_frames(SyntheticConfig(customers=300, seed=7, return_share=0.1))
-    frame = frame.astype({"order_id": "object", "product": "object"})
+    frame = frame.astype({"order_id": "string", "product": "string", "customer_id": "string"})
+    frame["amount"] = frame["amount"].astype("Float64")
     frame.loc[frame.index[::17], "order_id"] = None
     frame.loc[frame.index[::23], "product"] = None
     first = frame.iloc[0]
     second_order = first.copy()
-    second_order["order_id"], second_order["timestamp"] = -1, first["timestamp"].normalize()
-    return pd.concat([frame, frame.iloc[:40], second_order.to_frame().T], ignore_index=True)
+    second_order["order_id"], second_order["timestamp"] = "-1", first["timestamp"].normalize()
+    dirty_rows = frame.iloc[100:106].copy()
+    padded = f" {first['customer_id']} "
+    dirty_rows["customer_id"] = [None, "  ", padded, *dirty_rows["customer_id"][3:]]
+    dirty_rows.loc[dirty_rows.index[3], "timestamp"] = pd.NaT
+    dirty_rows.loc[dirty_rows.index[4], "amount"] = None
+    dirty_rows.loc[dirty_rows.index[5], "amount"] = 0.0
+    dirty_rows["order_id"] = "dirty"
+    parts = [frame, second_order.to_frame().T]
+    if dirty:
+        parts += [frame.iloc[:40], dirty_rows]
+    return pd.concat(parts, ignore_index=True).astype(frame.dtypes.to_dict())
 
 
 def _cdnow_log() -> pd.DataFrame:
     """The bundled CDNOW log's first 3,000 customers: quantity, no order id, no product."""
     frame = pd.read_csv(cdnow_master_path(), dtype={"customer_id": str})
     keep = frame["customer_id"].isin(frame["customer_id"].unique()[:3000])
-    return frame[keep].rename(columns={CDNOW_COLUMNS.timestamp: schema.TIMESTAMP})
+    frame = frame[keep].rename(columns={CDNOW_COLUMNS.timestamp: schema.TIMESTAMP})
+    return frame.assign(timestamp=pd.to_datetime(frame[schema.TIMESTAMP]))
 
 
 LOGS = {
@@ -62,22 +78,28 @@ LOGS = {
         _synthetic_log,
         [date(2023, 6, 30), date(2024, 1, 31), date(2024, 6, 30)],
         90,
+        FeatureConfig(),
     ),
-    "synthetic, channel only": (
+    # no identical lines and no text to trim: cleaning skips the DISTINCT, as DuckDB does
+    "synthetic, seven columns, clean": (
+        lambda: _synthetic_log(dirty=False),
+        [date(2024, 1, 31)],
+        60,
+        FeatureConfig(),
+    ),
+    "synthetic, channel only, zero amounts dropped": (
         lambda: _synthetic_log().drop(columns=["order_id", "quantity", "product"]),
         [date(2024, 3, 31)],
         30,
+        FeatureConfig(drop_zero_amounts=True),
     ),
-    "cdnow, quantity only": (_cdnow_log, [date(1997, 3, 31), date(1997, 9, 30)], 180),
+    "cdnow, quantity only": (
+        _cdnow_log,
+        [date(1997, 3, 31), date(1997, 9, 30)],
+        180,
+        FeatureConfig(),
+    ),
 }
-
-
-def _on_spark(
-    session: SparkSession, log: transactions.TransactionLog, cutoffs, horizon_days
-) -> pd.DataFrame:
-    clean = log.con.execute("SELECT * FROM transactions").df()
-    panel = spark.panel_on_spark(session, session.createDataFrame(clean), cutoffs, horizon_days)
-    return panel.toPandas()
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -86,12 +108,15 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("name", list(LOGS))
-def test_spark_builds_the_duckdb_panel(session: SparkSession, name: str) -> None:
-    make, cutoffs, horizon_days = LOGS[name]
-    log = transactions.transactions_from_frame(make())
-    expected = _sorted(build.build_panel(log, cutoffs, horizon_days))
-    got = _sorted(_on_spark(session, log, cutoffs, horizon_days))
+def test_spark_cleans_and_builds_the_duckdb_panel(session: SparkSession, name: str) -> None:
+    make, cutoffs, horizon_days, config = LOGS[name]
+    raw = make()
+    log = transactions.transactions_from_frame(raw, config=config)
+    expected = _sorted(build.build_panel(log, cutoffs, horizon_days, config))
+    cleaned = spark.clean_on_spark(session, session.createDataFrame(raw), config)
+    got = _sorted(spark.panel_on_spark(session, cleaned, cutoffs, horizon_days, config).toPandas())
 
+    assert cleaned.report == log.report
     assert list(got.columns) == list(expected.columns)
     assert len(got) == len(expected) > 150
     for column in expected.columns:
@@ -107,35 +132,71 @@ def test_spark_builds_the_duckdb_panel(session: SparkSession, name: str) -> None
     assert expected["ipt_std"].isna().any() and expected["ipt_std"].notna().any()
 
 
-def test_synthetic_log_exercises_orders_products_and_returns() -> None:
+def test_synthetic_log_exercises_cleaning_orders_products_and_returns() -> None:
     """What the Spark comparison above relies on the synthetic log to contain."""
-    log = transactions.transactions_from_frame(_synthetic_log())
-    assert log.report.dropped["duplicate order lines"] == 40
+    log = transactions.transactions_from_frame(
+        _synthetic_log(), config=FeatureConfig(drop_zero_amounts=True)
+    )
+    assert log.report.dropped == {
+        "missing customer id": 2,
+        "missing timestamp": 1,
+        "missing amount": 1,
+        "zero amount": 1,
+        "duplicate order lines": 40,
+    }
     features = build.build_features(log, [date(2024, 6, 30)])
     assert (features["n_returns"] > 0).any()
     assert (features["n_orders"] < features["n_transactions"]).any()
     assert features["n_products"].max() > 1 and features["n_channels"].max() > 1
     two_orders = log.con.execute("SELECT MAX(n_orders) FROM daily").fetchall()[0][0]
     assert two_orders >= 2
+    assert not features[schema.CUSTOMER_ID].str.startswith(" ").any()
+
+
+def _frame(session: SparkSession, **columns: object) -> DataFrame:
+    base = {
+        "customer_id": ["a", "a", "b"],
+        "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
+        "amount": [1.0, 2.0, 3.0],
+    }
+    return session.createDataFrame(pd.DataFrame({**base, **columns}))
 
 
 def test_spark_names_a_missing_column(session: SparkSession) -> None:
-    frame = session.createDataFrame(
-        pd.DataFrame({"customer_id": ["a"], "amount": [1.0]}),
-    )
+    frame = session.createDataFrame(pd.DataFrame({"customer_id": ["a"], "amount": [1.0]}))
     with pytest.raises(TransactionLogError, match="timestamp") as error:
         spark.panel_on_spark(session, frame, [date(2024, 1, 1)])
     assert error.value.field == schema.TIMESTAMP
 
 
-def test_spark_refuses_rows_without_an_amount(session: SparkSession) -> None:
-    frame = pd.DataFrame(
-        {
-            "customer_id": ["a", "a", "b"],
-            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
-            "amount": [1.0, None, None],
-        }
-    )
-    with pytest.raises(TransactionLogError, match="2 row") as error:
-        spark.panel_on_spark(session, session.createDataFrame(frame), [date(2024, 1, 3)])
+@pytest.mark.parametrize(
+    ("columns", "field", "message"),
+    [
+        ({"timestamp": ["2024-01-01"] * 3}, schema.TIMESTAMP, "is string, not a timestamp"),
+        ({"amount": ["1", "2", "3"]}, schema.AMOUNT, "is string, not numeric"),
+        ({"quantity": [True, False, True]}, schema.QUANTITY, "not numeric"),
+    ],
+)
+def test_spark_refuses_what_it_cannot_read(
+    session: SparkSession, columns: dict[str, object], field: str, message: str
+) -> None:
+    with pytest.raises(TransactionLogError) as error:
+        spark.clean_on_spark(session, _frame(session, **columns))
+    assert message in str(error.value)
+    assert error.value.field == field
+
+
+def test_spark_refuses_nan_or_infinite_amounts(session: SparkSession) -> None:
+    # Built from rows: a pandas frame would reach Spark with NaN as NULL (a missing amount).
+    day = datetime(2024, 1, 1)
+    rows = [("a", day, 1.0), ("a", day, float("nan")), ("b", day, float("-inf"))]
+    frame = session.createDataFrame(rows, "customer_id string, timestamp timestamp, amount double")
+    with pytest.raises(TransactionLogError, match=r"2 value\(s\) are NaN or infinite") as error:
+        spark.clean_on_spark(session, frame)
     assert error.value.field == schema.AMOUNT
+
+
+def test_spark_refuses_a_log_with_nothing_left(session: SparkSession) -> None:
+    with pytest.raises(TransactionLogError, match="no usable rows.*3 missing amount"):
+        missing = pd.array([None, None, None], dtype="Float64")
+        spark.clean_on_spark(session, _frame(session, amount=missing))

@@ -111,9 +111,7 @@ def test_amount_in_the_other_decimal_notation_says_which_option(
 
 
 def test_decimal_comma_quantity_that_is_not_a_number(tmp_path: Path) -> None:
-    path = _write_csv(
-        tmp_path, 'customer_id,timestamp,amount,quantity\n1,2024-01-01,"3,5","1.5"\n'
-    )
+    path = _write_csv(tmp_path, 'customer_id,timestamp,amount,quantity\n1,2024-01-01,"3,5","1.5"\n')
     with pytest.raises(TransactionLogError, match=r"'quantity'.*not numbers.*'1\.5'"):
         transactions.load_transactions(path, ColumnMapping(decimal_separator=","))
 
