@@ -58,9 +58,22 @@ _DUCKDB_TYPES = {
     "smallint": "SMALLINT",
     "tinyint": "TINYINT",
 }
-# What each typed column of the contract may be on Spark (text is the DuckDB loader's).
-_TEMPORAL = frozenset({"TIMESTAMP", "DATE"})
-_NUMERIC = frozenset({"DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT"})
+
+_NUMBERS = frozenset({"DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT"})
+
+
+def _is_number(duckdb_type: str) -> bool:
+    return duckdb_type in _NUMBERS or duckdb_type.startswith("DECIMAL")
+
+
+# What each contract column may be on Spark (text timestamps and numbers are the DuckDB
+# loader's to parse), and how an error names it.
+_READABLE = {
+    schema.TIMESTAMP: (lambda t: t in ("TIMESTAMP", "DATE"), "a timestamp or date"),
+    schema.AMOUNT: (_is_number, "numeric"),
+    schema.QUANTITY: (_is_number, "numeric"),
+}
+_TEXT_OR_NUMBER = (lambda t: t == "VARCHAR" or _is_number(t), "text or a number")
 
 
 @dataclass(frozen=True)
@@ -132,30 +145,17 @@ def _duckdb_types(raw: DataFrame) -> dict[str, str]:
         if column not in contract:
             continue
         decimal = re.fullmatch(r"decimal\((\d+),(\d+)\)", spark_type)
-        types[column] = (
-            f"DECIMAL({decimal[1]},{decimal[2]})" if decimal else _DUCKDB_TYPES.get(spark_type, "")
+        duckdb_type = (
+            f"DECIMAL({decimal[1]},{decimal[2]})" if decimal else _DUCKDB_TYPES.get(spark_type)
         )
-    wanted = {
-        schema.TIMESTAMP: (_TEMPORAL, "a timestamp or date"),
-        schema.AMOUNT: (_NUMERIC, "numeric"),
-        schema.QUANTITY: (_NUMERIC, "numeric"),
-    }
-    for column, duckdb_type in types.items():
-        allowed, what = wanted.get(column, (None, ""))
-        numeric_decimal = allowed is _NUMERIC and duckdb_type.startswith("DECIMAL")
-        if allowed is not None and duckdb_type not in allowed and not numeric_decimal:
-            spark_type = dict(raw.dtypes)[column]
+        readable, what = _READABLE.get(column, _TEXT_OR_NUMBER)
+        if duckdb_type is None or not readable(duckdb_type):
             raise TransactionLogError(
                 f"column '{column}' of the Spark log is {spark_type}, not {what}: cast it first "
                 "(text is parsed by the DuckDB loader, clv.features.transactions)",
                 field=column,
             )
-        if not duckdb_type:
-            raise TransactionLogError(
-                f"column '{column}' of the Spark log has type {dict(raw.dtypes)[column]}, "
-                "which the contract does not read",
-                field=column,
-            )
+        types[column] = duckdb_type
     return types
 
 
