@@ -88,6 +88,11 @@ def column_mapping(
     decimal_separator: str | None = None,
 ) -> ColumnMapping:
     """Column mapping from the config file, overridden by command-line options."""
+    if decimal_separator not in (None, ".", ","):
+        raise CliUsageError(
+            f"--decimal-separator must be '.' or ',', not '{decimal_separator}'",
+            "--decimal-separator",
+        )
     overrides = {
         "customer_id": customer_col,
         "timestamp": timestamp_col,

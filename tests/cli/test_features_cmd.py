@@ -134,7 +134,7 @@ def test_decimal_separator_option_reads_decimal_commas(tmp_path: Path) -> None:
     row = pd.read_csv(out).iloc[0]
     assert row["historical_value"] == pytest.approx(12.75) and row["frequency"] == 1
     wrong = _run(*args, "--decimal-separator", ";")
-    assert wrong.exit_code == 2 and "decimal_separator" in wrong.output
+    assert wrong.exit_code == 2 and "--decimal-separator must be '.' or ','" in wrong.output
 
 
 def test_existing_output_survives_a_failed_run(tmp_path: Path, log_csv: Path) -> None:
