@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 from clv.features import build, schema, transactions
 from clv.features.config import FeatureConfig
+from clv.features.prepared import PreparedFeatures
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -281,7 +282,9 @@ def test_features_and_labels_equal_an_independent_computation(
 def test_one_cutoff_per_customer_equals_an_independent_computation(
     lines, optional, cutoff_days
 ) -> None:
-    """The (customer, cutoff) pairs of serving: each customer at its own as-of date."""
+    """The (customer, cutoff) pairs of serving, each customer at its own as-of date: from the
+    validated log (`build_features`) and from the service's prepared statement
+    (`PreparedFeatures`, which reads the request's lines as they are)."""
     frame = _frame(lines, optional)
     assume((frame["amount"] >= 0).any())
     log = transactions.transactions_from_frame(frame)
@@ -289,15 +292,26 @@ def test_one_cutoff_per_customer_equals_an_independent_computation(
     own = {c: START + timedelta(days=d) for c, d in zip(customers, cutoff_days, strict=False)}
     pairs = pd.DataFrame({schema.CUSTOMER_ID: list(own), schema.CUTOFF: list(own.values())})
     got = build.build_features(log, pairs).sort_values(schema.CUSTOMER_ID, ignore_index=True)
+    request = frame.astype(
+        {c: t for c, t in (("order_id", "string"), ("quantity", "float64")) if c in frame}
+    )
+    prepared = PreparedFeatures()
+    try:
+        served = prepared.build(request, pairs)
+    finally:
+        prepared.close()
+    served = served.sort_values(schema.CUSTOMER_ID, ignore_index=True)
     want = reference_panel(frame, sorted(set(own.values())))
     assume(len(want) > 0)
     mine = [own[c] == d for c, d in zip(want[schema.CUSTOMER_ID], want[schema.CUTOFF], strict=True)]
     want = want[mine]
     want = want.sort_values(schema.CUSTOMER_ID, ignore_index=True)
-    assert list(got[schema.CUSTOMER_ID]) == list(want[schema.CUSTOMER_ID])
-    for column in want.columns:
-        have = got[column].tolist()
-        if column in (schema.CUTOFF, schema.FIRST_PURCHASE_DATE, schema.LAST_PURCHASE_DATE):
-            have = [value.date() for value in have]
-        for i, (w, h) in enumerate(zip(want[column].tolist(), have, strict=True)):
-            assert same_value(w, h), f"{column} of {want[schema.CUSTOMER_ID][i]}: {w!r} != {h!r}"
+    for path, frame_got in (("build", got), ("prepared", served)):
+        assert list(frame_got[schema.CUSTOMER_ID]) == list(want[schema.CUSTOMER_ID]), path
+        for column in want.columns:
+            have = frame_got[column].tolist()
+            if column in (schema.CUTOFF, schema.FIRST_PURCHASE_DATE, schema.LAST_PURCHASE_DATE):
+                have = [value.date() for value in have]
+            for i, (w, h) in enumerate(zip(want[column].tolist(), have, strict=True)):
+                customer = want[schema.CUSTOMER_ID][i]
+                assert same_value(w, h), f"{path}: {column} of {customer}: {w!r} != {h!r}"
