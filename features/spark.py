@@ -101,7 +101,8 @@ def clean_on_spark(
     raw.createOrReplaceTempView("raw_transactions")
     counts = spark.sql(transpile(statements.counts, DIALECT)).first()
     assert counts is not None
-    not_finite = int(counts[3])
+    numbers = [int(c) for c in counts]
+    not_finite = numbers[3]
     if not_finite:
         raise TransactionLogError(
             f"column '{schema.AMOUNT}': {not_finite:,} value(s) are NaN or infinite",
@@ -112,7 +113,6 @@ def clean_on_spark(
         ("clean_transactions", statements.clean),
     ):
         spark.sql(transpile(statement, DIALECT)).createOrReplaceTempView(name)
-    numbers = [int(c) for c in counts]
     has_orders = schema.ORDER_ID in statements.optional_columns
     if has_orders and not statements.no_identical_lines(numbers):
         kept = spark.sql(transpile(statements.transactions, DIALECT))

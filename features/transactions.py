@@ -610,18 +610,22 @@ class CleaningSql:
 
 
 def cleaning_sql(
-    types: dict[str, str], config: FeatureConfig | None = None, line_hash: str = "hash"
+    types: dict[str, str],
+    config: FeatureConfig | None = None,
+    line_hash: str = "hash",
+    columns: ColumnMapping | None = None,
+    source: str = "raw_transactions",
 ) -> CleaningSql:
-    """`CleaningSql` for a log whose columns carry the contract's names (column -> DuckDB
-    type in `types`): the same rules as `load_transactions`. `line_hash` names a 64-bit hash
-    function of the engine (see `_duplicate_check_sql`)."""
-    config = config or FeatureConfig()
-    columns = ColumnMapping()
+    """`CleaningSql` for a log whose columns are mapped by `columns` (by default, they carry
+    the contract's names; source column -> DuckDB type in `types`): the same rules as
+    `load_transactions`. `typed` reads `source`. `line_hash` names a 64-bit hash function of
+    the engine (see `_duplicate_check_sql`)."""
+    config, columns = config or FeatureConfig(), columns or ColumnMapping()
     resolved = _resolve_columns(list(types), columns, "the log")
     clean, transactions = _clean_sql(resolved, config)
     return CleaningSql(
         counts=validation_counts_sql(resolved, columns, types, config, line_hash),
-        typed=f"SELECT {_typed_select(resolved, columns, types)} FROM raw_transactions",
+        typed=f"SELECT {_typed_select(resolved, columns, types)} FROM {source}",
         clean=clean,
         transactions=transactions,
         unique=_clean_sql(resolved, config, deduplicate=False)[1],
@@ -639,27 +643,24 @@ def trusted_log_sql(
     """CTEs `typed_transactions, clean_transactions, transactions, daily[, first_use]` over
     `source`, a relation of an already validated log (source column -> DuckDB type in `types`).
 
-    The same SQL as the views and tables `transactions_from_frame` creates, without its checks:
-    nothing is counted and no bad value raises, so use it only for logs whose values are known
-    to be valid (e.g. the service's request models checked them). Prefix a feature query with
-    these CTEs to compute features in one statement. Returns the CTE text (for a `WITH`) and the
-    optional columns present.
+    The same SQL as the views and tables `transactions_from_frame` creates (`cleaning_sql`),
+    without its checks: nothing is counted and no bad value raises, so use it only for logs
+    whose values are known to be valid (e.g. the service's request models checked them).
+    Prefix a feature query with these CTEs to compute features in one statement. Returns the
+    CTE text (for a `WITH`) and the optional columns present.
     """
-    columns, config = columns or ColumnMapping(), config or FeatureConfig()
-    resolved = _resolve_columns(list(types), columns, "the trusted log")
-    optional = [c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in resolved]
-    typed = _typed_select(resolved, columns, types)
-    clean, transactions = _clean_sql(resolved, config)
+    statements = cleaning_sql(types, config, columns=columns, source=source)
+    optional = statements.optional_columns
     ctes = [
-        f"typed_transactions AS (SELECT\n    {typed}\nFROM {source})",
-        f"clean_transactions AS ({clean})",
-        f"transactions AS ({transactions})",
+        f"typed_transactions AS ({statements.typed})",
+        f"clean_transactions AS ({statements.clean})",
+        f"transactions AS ({statements.transactions})",
         f"daily AS ({daily_sql(optional)})",
     ]
     first_use = first_use_sql(optional, source="clean_transactions")
     if first_use is not None:
         ctes.append(f"first_use AS ({first_use})")
-    return ",\n".join(ctes), frozenset(optional)
+    return ",\n".join(ctes), optional
 
 
 def _create_daily(
