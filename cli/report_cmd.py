@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import typer
@@ -83,7 +82,6 @@ def report(
     from clv.models.registry import ModelNotFoundError
     from clv.reports.build import build_report
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with user_errors():
         if output.suffix.lower() not in (".html", ".htm"):
             raise CliUsageError(f"--output must end in .html, not '{output.suffix}'", "--output")

@@ -50,7 +50,6 @@ def serve(
     if workers is not None:
         env["CLV_WORKERS"] = str(workers)
     env.setdefault("OMP_NUM_THREADS", "1")
-    env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with user_errors():
         from clv.serving.config import ServingSettings, SettingsError
         from clv.serving.service import ServiceStartupError, load_scorer

@@ -136,13 +136,11 @@ class CLVService:
         )
 
     def _warm_up(self) -> None:
-        """Score made-up customers and prepare the feature statement of every log shape, so
+        """Score a made-up customer and prepare the feature statement of every log shape, so
         that the first requests pay neither for DuckDB's start nor for planning their shape."""
         body = (
             '{"customers": [{"customer_id": "warm-up", "as_of": "2000-01-31", '
-            '"transactions": [{"timestamp": "2000-01-01", "amount": 1.0}]}, '
-            '{"customer_id": "warm-up-quantity", "as_of": "2000-01-31", '
-            '"transactions": [{"timestamp": "2000-01-01", "amount": 1.0, "quantity": 1.0}]}]}'
+            '"transactions": [{"timestamp": "2000-01-01", "amount": 1.0}]}]}'
         )
         handlers.predict(self.scorer, PredictRequest.model_validate_json(body).customers, 1)
         self.scorer.builder.prepare()
