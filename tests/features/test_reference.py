@@ -257,19 +257,7 @@ def test_features_and_labels_equal_an_independent_computation(
     assume(len(want) > 0)
 
     got = got.sort_values([schema.CUTOFF, schema.CUSTOMER_ID], ignore_index=True)
-    assert list(got[schema.CUSTOMER_ID]) == list(want[schema.CUSTOMER_ID])
-    assert [c.date() for c in got[schema.CUTOFF]] == list(want[schema.CUTOFF])
-    for column in want.columns:
-        if column in (schema.CUSTOMER_ID, schema.CUTOFF):
-            continue
-        have = got[column].tolist()
-        if column in (schema.FIRST_PURCHASE_DATE, schema.LAST_PURCHASE_DATE):
-            have = [value.date() for value in have]
-        for i, (w, h) in enumerate(zip(want[column].tolist(), have, strict=True)):
-            assert same_value(w, h), (
-                f"{column} of {want[schema.CUSTOMER_ID][i]} at {want[schema.CUTOFF][i]}: "
-                f"reference {w!r}, build {h!r}"
-            )
+    _assert_same_rows(want, got, "build")
     assert set(got.columns) == set(want.columns)
 
 
@@ -306,12 +294,20 @@ def test_one_cutoff_per_customer_equals_an_independent_computation(
     mine = [own[c] == d for c, d in zip(want[schema.CUSTOMER_ID], want[schema.CUTOFF], strict=True)]
     want = want[mine]
     want = want.sort_values(schema.CUSTOMER_ID, ignore_index=True)
-    for path, frame_got in (("build", got), ("prepared", served)):
-        assert list(frame_got[schema.CUSTOMER_ID]) == list(want[schema.CUSTOMER_ID]), path
-        for column in want.columns:
-            have = frame_got[column].tolist()
-            if column in (schema.CUTOFF, schema.FIRST_PURCHASE_DATE, schema.LAST_PURCHASE_DATE):
-                have = [value.date() for value in have]
-            for i, (w, h) in enumerate(zip(want[column].tolist(), have, strict=True)):
-                customer = want[schema.CUSTOMER_ID][i]
-                assert same_value(w, h), f"{path}: {column} of {customer}: {w!r} != {h!r}"
+    _assert_same_rows(want, got, "build")
+    _assert_same_rows(want, served, "prepared")
+
+
+def _assert_same_rows(want: pd.DataFrame, got: pd.DataFrame, path: str) -> None:
+    """`got` (from `path`) has the rows of `want` (the reference) in its order, and every
+    reference column agrees value by value (`same_value`)."""
+    assert list(got[schema.CUSTOMER_ID]) == list(want[schema.CUSTOMER_ID]), path
+    for column in want.columns:
+        have = got[column].tolist()
+        if column in (schema.CUTOFF, schema.FIRST_PURCHASE_DATE, schema.LAST_PURCHASE_DATE):
+            have = [value.date() for value in have]
+        for i, (w, h) in enumerate(zip(want[column].tolist(), have, strict=True)):
+            assert same_value(w, h), (
+                f"{path}: {column} of {want[schema.CUSTOMER_ID][i]} at {want[schema.CUTOFF][i]}: "
+                f"reference {w!r}, got {h!r}"
+            )
