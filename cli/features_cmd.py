@@ -7,12 +7,12 @@ import tempfile
 import tomllib
 from datetime import date, datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, get_args
 
 import typer
 from clv.features import build, transactions
 from clv.features.atomic import atomic_path
-from clv.features.config import ColumnMapping, FeatureConfig
+from clv.features.config import ColumnMapping, FeatureConfig, known_timezone
 
 from .errors import CliUsageError, user_errors
 from .options import (
@@ -20,14 +20,19 @@ from .options import (
     ChannelCol,
     CustomerCol,
     DecimalSeparator,
+    NaiveTimezone,
     OrderCol,
     ProductCol,
     QuantityCol,
     TimestampCol,
     TimestampFormat,
+    Timezone,
 )
 
 logger = logging.getLogger(__name__)
+
+# What ColumnMapping.decimal_separator accepts (its Literal), checked here to name the option.
+DECIMAL_SEPARATORS: Final = get_args(ColumnMapping.model_fields["decimal_separator"].annotation)
 
 
 def parse_date(value: str, option: str) -> date:
@@ -86,13 +91,17 @@ def column_mapping(
     channel_col: str | None,
     timestamp_format: str | None,
     decimal_separator: str | None = None,
+    naive_timezone: str | None = None,
 ) -> ColumnMapping:
     """Column mapping from the config file, overridden by command-line options."""
-    if decimal_separator not in (None, ".", ","):
+    if decimal_separator is not None and decimal_separator not in DECIMAL_SEPARATORS:
+        allowed = " or ".join(repr(s) for s in DECIMAL_SEPARATORS)
         raise CliUsageError(
-            f"--decimal-separator must be '.' or ',', not '{decimal_separator}'",
+            f"--decimal-separator must be {allowed}, not '{decimal_separator}'",
             "--decimal-separator",
         )
+    if naive_timezone is not None:
+        checked_timezone(naive_timezone, "--naive-timezone")
     overrides = {
         "customer_id": customer_col,
         "timestamp": timestamp_col,
@@ -103,9 +112,30 @@ def column_mapping(
         "channel": channel_col,
         "timestamp_format": timestamp_format,
         "decimal_separator": decimal_separator,
+        "naive_timezone": naive_timezone,
     }
     merged = {**config_columns, **{k: v for k, v in overrides.items() if v is not None}}
     return ColumnMapping(**merged)  # type: ignore[arg-type]
+
+
+def checked_timezone(zone: str, option: str) -> str:
+    """`zone` if it names a time zone; else a usage error naming `option`."""
+    try:
+        return known_timezone(zone)
+    except ValueError as exc:
+        raise CliUsageError(f"{option}: {exc}", option) from None
+
+
+def feature_settings(
+    config_features: dict[str, object], drop_zero_amounts: bool, timezone: str | None
+) -> FeatureConfig:
+    """Feature settings from the config file's features table, overridden by the options."""
+    settings = dict(config_features)
+    if drop_zero_amounts:
+        settings["drop_zero_amounts"] = True
+    if timezone is not None:
+        settings["timezone"] = checked_timezone(timezone, "--timezone")
+    return FeatureConfig(**settings)  # type: ignore[arg-type]
 
 
 def resolve_cutoffs(
@@ -154,9 +184,11 @@ def features(
     channel_col: ChannelCol = None,
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
+    naive_timezone: NaiveTimezone = None,
     drop_zero_amounts: bool = typer.Option(
         False, "--drop-zero-amounts", help="Drop (and count) transactions of amount 0."
     ),
+    timezone: Timezone = None,
     config_file: Path = typer.Option(
         None, "--config", help="TOML file with a columns table and a features table."
     ),
@@ -182,11 +214,10 @@ def features(
             channel_col,
             timestamp_format,
             decimal_separator,
+            naive_timezone,
         )
         output.parent.mkdir(parents=True, exist_ok=True)
-        if drop_zero_amounts:
-            config_features["drop_zero_amounts"] = True
-        feature_config = FeatureConfig(**config_features)  # type: ignore[arg-type]
+        feature_config = feature_settings(config_features, drop_zero_amounts, timezone)
         cutoffs = resolve_cutoffs(cutoff, cutoff_start, cutoff_end, cutoff_step_days)
         suffix = output.suffix.lower()
         if suffix not in (".parquet", ".csv"):

@@ -48,3 +48,20 @@ DecimalSeparator = Annotated[
         " ('10,5'; '.' may then group thousands: '1.234,5').",
     ),
 ]
+NaiveTimezone = Annotated[
+    str | None,
+    typer.Option(
+        "--naive-timezone",
+        help="Time zone of timestamps written without an offset, e.g. UTC for a log exported"
+        " in UTC (default: they are local times of the feature time zone). Dates are never"
+        " shifted.",
+    ),
+]
+Timezone = Annotated[
+    str | None,
+    typer.Option(
+        "--timezone",
+        help="IANA time zone in which days are cut, e.g. America/New_York (default: UTC);"
+        " timestamps with an offset are converted to it. Saved with the model.",
+    ),
+]

@@ -14,6 +14,7 @@ from .options import (
     ChannelCol,
     CustomerCol,
     DecimalSeparator,
+    NaiveTimezone,
     OrderCol,
     ProductCol,
     QuantityCol,
@@ -59,6 +60,7 @@ def report(
     channel_col: ChannelCol = None,
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
+    naive_timezone: NaiveTimezone = None,
     config_file: Path = typer.Option(
         None,
         "--config",
@@ -97,6 +99,7 @@ def report(
             channel_col,
             timestamp_format,
             decimal_separator,
+            naive_timezone,
         )
         if transactions_path is None and (config_columns or _any_set(columns)):
             raise CliUsageError(

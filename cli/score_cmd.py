@@ -20,6 +20,7 @@ from .options import (
     ChannelCol,
     CustomerCol,
     DecimalSeparator,
+    NaiveTimezone,
     OrderCol,
     ProductCol,
     QuantityCol,
@@ -151,6 +152,7 @@ def score(
     channel_col: ChannelCol = None,
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
+    naive_timezone: NaiveTimezone = None,
     config_file: Path = typer.Option(
         None, "--config", help="TOML file with a columns table (as for `clv features`)."
     ),
@@ -188,6 +190,7 @@ def score(
             channel_col,
             timestamp_format,
             decimal_separator,
+            naive_timezone,
         )
         scorer = _load_scorer(model_name, model_alias, model_version, threads)
         from clv.serving.scoring import frame_columns

@@ -17,17 +17,19 @@ from clv.training.config import TrainingConfig
 from pydantic import ValidationError
 
 from .errors import CliUsageError, user_errors
-from .features_cmd import column_mapping, parse_date, read_config_tables
+from .features_cmd import column_mapping, feature_settings, parse_date, read_config_tables
 from .options import (
     AmountCol,
     ChannelCol,
     CustomerCol,
     DecimalSeparator,
+    NaiveTimezone,
     OrderCol,
     ProductCol,
     QuantityCol,
     TimestampCol,
     TimestampFormat,
+    Timezone,
 )
 
 logger = logging.getLogger(__name__)
@@ -182,9 +184,11 @@ def train(
     channel_col: ChannelCol = None,
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
+    naive_timezone: NaiveTimezone = None,
     drop_zero_amounts: bool = typer.Option(
         False, "--drop-zero-amounts", help="Drop (and count) transactions of amount 0."
     ),
+    timezone: Timezone = None,
     config_file: Path = typer.Option(
         None,
         "--config",
@@ -219,10 +223,9 @@ def train(
             channel_col,
             timestamp_format,
             decimal_separator,
+            naive_timezone,
         )
-        if drop_zero_amounts:
-            tables["features"]["drop_zero_amounts"] = True
-        feature_config = FeatureConfig(**tables["features"])
+        feature_config = feature_settings(tables["features"], drop_zero_amounts, timezone)
         if evaluation is not None and evaluation not in EVALUATIONS:
             raise CliUsageError(
                 f"--evaluation must be one of {', '.join(EVALUATIONS)}, not '{evaluation}'",

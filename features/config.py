@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import schema
+
+DEFAULT_TIMEZONE = "UTC"
+
+
+def known_timezone(value: str) -> str:
+    """`value` if it names an IANA time zone ('UTC', 'Europe/Berlin', 'America/New_York');
+    ValueError otherwise. 'localtime' is refused: it is the machine's zone, so the same log
+    would give other days on another machine."""
+    try:
+        known = value != "localtime" and zoneinfo.ZoneInfo(value) is not None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        known = False
+    if not known:
+        raise ValueError(
+            f"'{value}' is not an IANA time zone name (e.g. 'UTC', 'Europe/Berlin', "
+            "'America/New_York')"
+        )
+    return value
 
 
 class ColumnMapping(BaseModel):
@@ -37,6 +56,20 @@ class ColumnMapping(BaseModel):
             "'10,5' as 10.5 and allows '.' between groups of thousands ('1.234,5')"
         ),
     )
+    naive_timezone: str | None = Field(
+        default=None,
+        description=(
+            "IANA time zone of timestamps written without an offset (e.g. 'UTC' for a log "
+            "exported in UTC); they are converted to the feature time zone (FeatureConfig."
+            "timezone) before days are cut. None: they are local times of that zone already. "
+            "Dates without a time are dates in any zone and are never shifted"
+        ),
+    )
+
+    @field_validator("naive_timezone")
+    @classmethod
+    def _naive_timezone_known(cls, value: str | None) -> str | None:
+        return None if value is None else known_timezone(value)
 
     def source_for(self, column: str) -> str | None:
         """The file's column name for a contract column, or None when not mapped."""
@@ -68,6 +101,20 @@ class FeatureConfig(BaseModel):
             "is still a purchase (CDNOW has 80, promotional CDs; dropping them loses 68 customers)"
         ),
     )
+    timezone: str = Field(
+        default=DEFAULT_TIMEZONE,
+        description=(
+            "IANA time zone in which calendar days are cut: a purchase's day (same-day "
+            "purchases merge), cutoffs, windows and horizons. Timestamps with an offset or a "
+            "zone are converted to it; those without one are its local times (unless "
+            "ColumnMapping.naive_timezone says otherwise)"
+        ),
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_known(cls, value: str) -> str:
+        return known_timezone(value)
 
     @field_validator("windows_days")
     @classmethod

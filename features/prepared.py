@@ -29,7 +29,7 @@ import pyarrow as pa
 from . import schema
 from .build import panel_sql
 from .config import FeatureConfig
-from .transactions import UTC_SESSION, trusted_log_sql
+from .transactions import session_timezone_sql, trusted_log_sql
 
 # Column -> (Arrow type of the list parameter's values, DuckDB type in the statement).
 _COLUMN_TYPES: dict[str, tuple[pa.DataType, str]] = {
@@ -63,7 +63,7 @@ class PreparedFeatures:
         self._connection = adbc_driver_duckdb.dbapi.connect()
         with self._connection.cursor() as cursor:
             cursor.execute("SET threads = 1")
-            cursor.execute(UTC_SESSION)
+            cursor.execute(session_timezone_sql(self.config.timezone))
         self._statements: dict[tuple[str, ...], tuple[str, adbc_driver_duckdb.dbapi.Cursor]] = {}
         # Statements before their connection, also at interpreter exit (ADBC refuses otherwise).
         self._close = weakref.finalize(self, _close, self._statements, self._connection)

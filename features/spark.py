@@ -12,7 +12,9 @@ both on a local Spark and compares the report and every column with the DuckDB b
 The log is a DataFrame with the contract's column names: `customer_id`, `timestamp` (a
 timestamp or date column), `amount` (numeric) and any of `order_id`, `quantity` (numeric),
 `product`, `channel`. Text timestamps and numbers are the DuckDB loader's to parse: cast them
-before. Days are cut in Spark's session time zone (`spark.sql.session.timeZone`).
+before. Spark cuts days in its session time zone (`spark.sql.session.timeZone`), so both
+functions refuse a session whose zone is not the configured one (`FeatureConfig.timezone`,
+UTC by default): the same log then gives the same days as on DuckDB.
 
 The statements read and create temporary views named `raw_transactions`,
 `typed_transactions`, `clean_transactions`, `transactions`, `cutoff_dates`, `daily` and
@@ -97,6 +99,7 @@ def clean_on_spark(
     a column of the wrong type, NaN or infinite amounts, and a log with no row left.
     """
     config = config or FeatureConfig()
+    _check_time_zone(spark, config)
     statements = cleaning_sql(_duckdb_types(raw), config, line_hash="xxhash64")
     raw.createOrReplaceTempView("raw_transactions")
     counts = spark.sql(transpile(statements.counts, DIALECT)).first()
@@ -128,6 +131,18 @@ def clean_on_spark(
         )
     logger.info("transactions on Spark: %s", report.summary())
     return SparkLog(kept, statements.optional_columns, report)
+
+
+def _check_time_zone(spark: SparkSession, config: FeatureConfig) -> None:
+    """Refuse a session that would cut days in another zone than `config.timezone`."""
+    session = spark.conf.get("spark.sql.session.timeZone")
+    if session != config.timezone:
+        raise TransactionLogError(
+            f"Spark's session time zone is '{session}' but days are cut in "
+            f"'{config.timezone}' (FeatureConfig.timezone): set spark.sql.session.timeZone to "
+            f"'{config.timezone}', or the config's timezone to '{session}'",
+            field="timezone",
+        )
 
 
 def _duckdb_types(raw: DataFrame) -> dict[str, str]:
@@ -174,6 +189,7 @@ def panel_on_spark(
     (see `build.check_cutoffs`).
     """
     config = config or FeatureConfig()
+    _check_time_zone(spark, config)
     if not cutoffs:
         raise TransactionLogError("give at least one cutoff date", field="--cutoff")
     if not isinstance(log, SparkLog):

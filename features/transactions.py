@@ -77,9 +77,22 @@ class TransactionLog:
 # compete for the memory and spill more (100M lines under 5 GB: 174 s with 4, 160 s with 2),
 # so there DuckDB's default (one per CPU) stays.
 MIN_THREADS = 4
-# Days are cut in UTC from timestamps that carry a zone, not in the machine's zone (DuckDB's
-# default): the same log gives the same features everywhere (see `_typed_select`).
-UTC_SESSION = "SET TimeZone = 'UTC'"
+
+
+def session_timezone_sql(zone: str) -> str:
+    """SQL that makes `zone` the connection's time zone: casting an instant (TIMESTAMPTZ) to
+    TIMESTAMP then gives its local time there, whose date is the day features count. Every
+    connection that reads a log runs it with the configured zone (`FeatureConfig.timezone`,
+    UTC by default), never the machine's (DuckDB's default): the same log gives the same
+    features everywhere (see `_typed_select`)."""
+    return "SET TimeZone = '" + zone.replace("'", "''") + "'"
+
+
+def naive_zone(columns: ColumnMapping, config: FeatureConfig) -> str | None:
+    """The zone that timestamps without an offset must be converted from, or None when they
+    are local times of the feature zone already (nothing to convert)."""
+    zone = columns.naive_timezone
+    return zone if zone is not None and zone != config.timezone else None
 
 
 def connect(
@@ -237,11 +250,15 @@ def _typed_select(
     columns: ColumnMapping,
     types: dict[str, str] | None = None,
     trimmed: frozenset[str] = frozenset(),
+    from_zone: str | None = None,
 ) -> str:
     """SELECT list that casts each source column to its contract type, with error flags.
 
     Text timestamps are read by `columns.timestamp_format`, text numbers by
-    `columns.decimal_separator` (`_number_from_text`).
+    `columns.decimal_separator` (`_number_from_text`). Timestamps with an offset or zone
+    become local times of the connection's zone (`session_timezone_sql`); those without one,
+    when `from_zone` is given (`naive_zone`), are read as times in that zone and converted
+    too (values with no time of day, such as dates, are not shifted).
 
     `types` (source column -> DuckDB type) lets typed sources (Parquet, frames) skip the
     text round trip; `trimmed` names text columns known to hold no blank value and no value
@@ -277,16 +294,19 @@ def _typed_select(
     timestamp_format, separator = columns.timestamp_format, columns.decimal_separator
     ts = _quote(resolved[schema.TIMESTAMP])
     amt = _quote(resolved[schema.AMOUNT])
-    # Timestamps with a zone or an offset become UTC before days are cut (as the service's
-    # request models do), whatever the machine's zone: the connection's TimeZone is UTC
-    # (`UTC_SESSION`), so casting an instant to TIMESTAMP gives its UTC time.
+    # Timestamps with a zone or an offset become local times of the feature zone before days
+    # are cut (as the service's request models do), whatever the machine's zone: the
+    # connection's TimeZone is that zone (`session_timezone_sql`), so casting an instant to
+    # TIMESTAMP gives its local time there.
     ts_kind = kind(schema.TIMESTAMP)
     if not timestamp_format and ts_kind == "TIMESTAMP":
-        ts_expr = ts
-    elif not timestamp_format and (ts_kind in _TEMPORAL_TYPES or ts_kind.endswith("TIME ZONE")):
+        ts_expr = _localized(ts, from_zone)
+    elif not timestamp_format and ts_kind in _TEMPORAL_TYPES - {"DATE"}:
+        ts_expr = _localized(f"TRY_CAST({ts} AS TIMESTAMP)", from_zone)
+    elif not timestamp_format and (ts_kind == "DATE" or ts_kind.endswith("TIME ZONE")):
         ts_expr = f"TRY_CAST({ts} AS TIMESTAMP)"
     else:
-        ts_expr = _timestamp_from_text(f"CAST({ts} AS VARCHAR)", timestamp_format)
+        ts_expr = _timestamp_from_text(f"CAST({ts} AS VARCHAR)", timestamp_format, from_zone)
     amount_expr = f"CAST({amt} AS DOUBLE)" if _is_numeric(kind(schema.AMOUNT)) else None
     parts = [
         f"{text(cid)} AS customer_id",
@@ -341,28 +361,51 @@ def _number_from_text(src: str, decimal_separator: str = ".") -> str:
     return f"TRY_CAST(REPLACE({ungrouped}, ',', '.') AS DOUBLE)"
 
 
-def _timestamp_from_text(src: str, timestamp_format: str | None) -> str:
+# strptime specifiers of a time of day, and of a zone or offset (DuckDB's `strptime`).
+_TIME_OF_DAY = ("%H", "%I", "%M", "%S", "%f", "%g", "%n", "%p", "%X", "%c", "%T", "%R")
+_ZONE_FIELDS = ("%z", "%Z")
+
+
+def _localized(naive: str, from_zone: str | None) -> str:
+    """SQL: a naive TIMESTAMP read as a time in `from_zone`, as a local time of the session
+    zone (unchanged when `from_zone` is None)."""
+    if from_zone is None:
+        return naive
+    zone = from_zone.replace("'", "''")
+    return f"CAST(timezone('{zone}', {naive}) AS TIMESTAMP)"
+
+
+def _timestamp_from_text(
+    src: str, timestamp_format: str | None, from_zone: str | None = None
+) -> str:
     """SQL: text as a TIMESTAMP, NULL when it does not parse: by `timestamp_format` when
     given, else as ISO text (`_text_timestamp`). Validation counts and its example of a bad
-    value both read timestamps through this."""
+    value both read timestamps through this. Naive times of day are converted from
+    `from_zone` (`_localized`); a format without a time of day reads dates, never shifted."""
     if timestamp_format:
         fmt = timestamp_format.replace("'", "''")
-        return f"CAST(TRY_STRPTIME({src}, '{fmt}') AS TIMESTAMP)"
-    return _text_timestamp(src)
+        parsed = f"CAST(TRY_STRPTIME({src}, '{fmt}') AS TIMESTAMP)"
+        naive = not any(z in timestamp_format for z in _ZONE_FIELDS)
+        timed = any(t in timestamp_format for t in _TIME_OF_DAY)
+        return _localized(parsed, from_zone) if naive and timed else parsed
+    return _text_timestamp(src, from_zone)
 
 
-def _text_timestamp(src: str) -> str:
-    """SQL: ISO text as a TIMESTAMP, an offset or zone converted to UTC.
+def _text_timestamp(src: str, from_zone: str | None = None) -> str:
+    """SQL: ISO text as a TIMESTAMP, an offset or zone converted to the session zone.
 
     A cast to TIMESTAMP would drop an offset ('2024-01-02T23:30-05:00' -> 23:30); the cast to
     TIMESTAMPTZ honours it but parses about 3x slower, so only text that may carry one takes
     it: a '+', a '-' or a space after the time's ':', or a final Z. Text without a zone reads
-    the same either way (the session zone is UTC), and text that only TIMESTAMP parses is read
-    as before."""
+    as it is written, and text that only TIMESTAMP parses is read as before. With `from_zone`,
+    naive text with a time of day (a ':') is a time in that zone (`_localized`); a date alone
+    is not shifted."""
     zoned = " OR ".join(f"{src} LIKE '{p}'" for p in ("%+%", "%:%-%", "%:% %", "%Z", "%z"))
     naive = f"TRY_CAST({src} AS TIMESTAMP)"
-    utc = f"CAST(TRY_CAST({src} AS TIMESTAMPTZ) AS TIMESTAMP)"
-    return f"CASE WHEN {zoned} THEN COALESCE({utc}, {naive}) ELSE {naive} END"
+    if from_zone is not None:
+        naive = f"CASE WHEN {src} LIKE '%:%' THEN {_localized(naive, from_zone)} ELSE {naive} END"
+    local = f"CAST(TRY_CAST({src} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    return f"CASE WHEN {zoned} THEN COALESCE({local}, {naive}) ELSE {naive} END"
 
 
 def _padded(src: str) -> str:
@@ -430,6 +473,7 @@ def validation_counts_sql(
     has_id = "customer_id IS NOT NULL"
     has_id_ts = has_id + " AND timestamp IS NOT NULL"
     raw_text, duplicates = _duplicate_check_sql(resolved, trimmable, config, line_hash)
+    typed = _typed_select(resolved, columns, types, from_zone=naive_zone(columns, config))
     quantity_bad = "COUNT(*) FILTER (WHERE _quantity_bad)" if schema.QUANTITY in resolved else "0"
     return f"""SELECT
     COUNT(*),
@@ -444,7 +488,7 @@ def validation_counts_sql(
     {duplicates},
     {untrimmed}
 FROM (
-    SELECT {_typed_select(resolved, columns, types)}{raw_text}
+    SELECT {typed}{raw_text}
     FROM raw_transactions
 ) AS typed"""
 
@@ -623,9 +667,11 @@ def cleaning_sql(
     config, columns = config or FeatureConfig(), columns or ColumnMapping()
     resolved = _resolve_columns(list(types), columns, "the log")
     clean, transactions = _clean_sql(resolved, config)
+    from_zone = naive_zone(columns, config)
     return CleaningSql(
         counts=validation_counts_sql(resolved, columns, types, config, line_hash),
-        typed=f"SELECT {_typed_select(resolved, columns, types)} FROM {source}",
+        typed=f"SELECT {_typed_select(resolved, columns, types, from_zone=from_zone)} "
+        f"FROM {source}",
         clean=clean,
         transactions=transactions,
         unique=_clean_sql(resolved, config, deduplicate=False)[1],
@@ -685,7 +731,13 @@ def _create_daily(
 def _validate(
     con: duckdb.DuckDBPyConnection, columns: ColumnMapping, config: FeatureConfig, where: str
 ) -> TransactionLog:
-    con.execute(UTC_SESSION)
+    try:
+        con.execute(session_timezone_sql(config.timezone))
+    except duckdb.Error as exc:  # a zone Python knows and DuckDB's ICU does not
+        raise TransactionLogError(
+            f"time zone '{config.timezone}' is unknown to DuckDB: {exc}", field="timezone"
+        ) from exc
+    from_zone = naive_zone(columns, config)
     try:
         described = con.execute("DESCRIBE SELECT * FROM raw_transactions").fetchall()
         available = [r[0] for r in described]
@@ -695,7 +747,7 @@ def _validate(
     resolved = _resolve_columns(available, columns, where)
     con.execute(
         "CREATE OR REPLACE TEMP VIEW typed_transactions AS SELECT\n    "
-        + _typed_select(resolved, columns, types)
+        + _typed_select(resolved, columns, types, from_zone=from_zone)
         + "\nFROM raw_transactions"
     )
     trimmable = _trimmable(resolved, types)
@@ -711,7 +763,7 @@ def _validate(
         # Nothing to trim in these columns: later scans read them as they are (cheaper).
         con.execute(
             "CREATE OR REPLACE TEMP VIEW typed_transactions AS SELECT\n    "
-            + _typed_select(resolved, columns, types, clean_text)
+            + _typed_select(resolved, columns, types, clean_text, from_zone)
             + "\nFROM raw_transactions"
         )
     if n == 0:

@@ -15,6 +15,10 @@ from clv.features.config import FeatureConfig
 from pydantic import BaseModel, ConfigDict, Field
 
 VALUE_TIERS: Final = ("platinum", "gold", "silver", "bronze")
+# Settings added after models were first saved, with the default that older models were
+# trained with: left out of the fingerprinted JSON while at that default, so that the
+# fingerprint stored with an older model still matches (a changed value is fingerprinted).
+_LATER_FEATURE_SETTINGS: Final = {"timezone": "UTC"}
 
 
 class TrainingWindow(BaseModel):
@@ -72,7 +76,12 @@ class ModelSpec(BaseModel):
 
     def canonical_json(self) -> str:
         """The spec as JSON with sorted keys: the bytes the fingerprint is taken over."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        features = data["feature_config"]
+        for name, default in _LATER_FEATURE_SETTINGS.items():
+            if features.get(name) == default:
+                del features[name]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def fingerprint(self) -> str:
         """sha256 (hex) of the canonical JSON."""

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from clv.features import schema
 from pydantic import (
@@ -47,6 +49,7 @@ class RequestPolicy:
     max_transactions: int = 100_000
     input_features: tuple[str, ...] | None = None
     zero_amount_is_purchase: bool = True
+    timezone: str = "UTC"  # the model's FeatureConfig.timezone: days are cut there
 
 
 _policy = RequestPolicy()
@@ -71,7 +74,9 @@ class Transaction(BaseModel):
     model_config = _STRICT
 
     timestamp: datetime | date = Field(
-        description="ISO date or timestamp; offsets are converted to UTC"
+        description="ISO date or timestamp; one with an offset is converted to the model's "
+        "time zone (feature_config.timezone of GET /model, UTC unless trained otherwise), one "
+        "without is a local time there"
     )
     amount: float = Field(
         allow_inf_nan=False,
@@ -92,13 +97,19 @@ class Transaction(BaseModel):
 
     @property
     def naive_timestamp(self) -> datetime:
-        """The timestamp as a naive datetime (UTC when an offset was given)."""
+        """The timestamp as a naive local time of the model's zone (`RequestPolicy.timezone`),
+        converted there when an offset was given."""
         ts = self.timestamp
         if not isinstance(ts, datetime):
             return datetime(ts.year, ts.month, ts.day)
         if ts.tzinfo is not None:
-            return ts.astimezone(UTC).replace(tzinfo=None)
+            return ts.astimezone(_zone(get_policy().timezone)).replace(tzinfo=None)
         return ts
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 def _finite_features(values: dict[str, float | None]) -> dict[str, float | None]:

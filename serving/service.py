@@ -111,6 +111,7 @@ class CLVService:
                 max_transactions=self.settings.max_transactions,
                 input_features=tuple(self.scorer.model.input_features),
                 zero_amount_is_purchase=not self.scorer.model.spec.feature_config.drop_zero_amounts,
+                timezone=self.scorer.model.spec.feature_config.timezone,
             )
         )
         top_k = self.settings.top_drivers

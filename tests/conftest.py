@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -90,22 +91,19 @@ def small_features(small_panel: pd.DataFrame) -> pd.DataFrame:
     return latest.drop(columns=list(schema.LABEL_COLUMNS)).reset_index(drop=True)
 
 
-@pytest.fixture(scope="session")
-def champion_store(tmp_path_factory, small_model, small_panel) -> str:
-    """A temporary MLflow store (SQLite + file artifacts) whose model `clv@champion` is
-    `small_model`. Returns the tracking URI; tests pass it to servers and CLIs via
-    MLFLOW_TRACKING_URI (the fixture restores the process's own setting afterwards)."""
+def make_champion_store(root: Path, model, panel: pd.DataFrame) -> str:
+    """A temporary MLflow store (SQLite + file artifacts) under `root` whose `clv@champion` is
+    `model`. Returns the tracking URI (the process's own setting is restored afterwards)."""
     import mlflow
     from clv.models.registry import log_clv_model, register_clv_model, set_alias
 
-    root = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         experiment = mlflow.create_experiment("tests", artifact_location=(root / "art").as_uri())
         with mlflow.start_run(experiment_id=experiment):
-            info = log_clv_model(small_model, small_panel.head(5))
+            info = log_clv_model(model, panel.head(5))
         set_alias(register_clv_model(info.model_uri))
     finally:
         # set_tracking_uri(previous) would pin the URI for the whole process and hide
@@ -114,3 +112,10 @@ def champion_store(tmp_path_factory, small_model, small_panel) -> str:
         if previous:
             os.environ["MLFLOW_TRACKING_URI"] = previous
     return uri
+
+
+@pytest.fixture(scope="session")
+def champion_store(tmp_path_factory, small_model, small_panel) -> str:
+    """A temporary MLflow store whose model `clv@champion` is `small_model`. Returns the
+    tracking URI; tests pass it to servers and CLIs via MLFLOW_TRACKING_URI."""
+    return make_champion_store(tmp_path_factory.mktemp("mlflow"), small_model, small_panel)

@@ -92,6 +92,8 @@ def test_config_file_maps_columns(tmp_path: Path) -> None:
         (["--cutoff", "2024-03-31", "--horizon-days", "365"], "past the last day of the data"),
         ([], "give at least one --cutoff"),
         (["--cutoff", "2024-03-31", "--cutoff-start", "2024-01-01"], "either --cutoff or"),
+        (["--cutoff", "2024-03-31", "--timezone", "EST+5"], "--timezone: 'EST+5' is not an IANA"),
+        (["--cutoff", "2024-03-31", "--naive-timezone", "Mars"], "--naive-timezone: 'Mars' is"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(
@@ -135,6 +137,30 @@ def test_decimal_separator_option_reads_decimal_commas(tmp_path: Path) -> None:
     assert row["historical_value"] == pytest.approx(12.75) and row["frequency"] == 1
     wrong = _run(*args, "--decimal-separator", ";")
     assert wrong.exit_code == 2 and "--decimal-separator must be '.' or ','" in wrong.output
+
+
+def test_timezone_options_cut_days_where_the_business_is(tmp_path: Path) -> None:
+    """Two evening purchases in New York, logged in UTC: two days in UTC, one in New York
+    (with the offsets written, or with --naive-timezone UTC for a log written without)."""
+    path = tmp_path / "tx.csv"
+    path.write_text(
+        "customer_id,timestamp,amount\n"
+        "1,2024-01-05T23:30:00Z,10\n1,2024-01-06T01:30:00Z,5\n1,2024-01-09T15:00:00Z,1\n"
+    )
+    naive = tmp_path / "naive.csv"
+    naive.write_text(path.read_text().replace("Z,", ","))
+    out = tmp_path / "f.csv"
+
+    def frequency(log: Path, *options: str) -> int:
+        args = ["--transactions", str(log), "--cutoff", "2024-01-09", "--output", str(out)]
+        result = _run(*args, *options)
+        assert result.exit_code == 0, result.output
+        return int(pd.read_csv(out).iloc[0]["frequency"])
+
+    assert frequency(path) == 2
+    assert frequency(path, "--timezone", "America/New_York") == 1
+    assert frequency(naive, "--timezone", "America/New_York") == 2
+    assert frequency(naive, "--timezone", "America/New_York", "--naive-timezone", "UTC") == 1
 
 
 def test_existing_output_survives_a_failed_run(tmp_path: Path, log_csv: Path) -> None:

@@ -79,6 +79,7 @@ def test_scores_a_feature_file_to_csv(store, tmp_path, small_model, small_featur
         (["--as-of", "1999-01-01"], "outside the data"),
         (["--as-of", "30/09/1997"], "--as-of '30/09/1997' is not a date"),
         (["--amount-col", "price"], "column 'price' for amount not found"),
+        (["--naive-timezone", "UTC+1"], "--naive-timezone: 'UTC+1' is not an IANA time zone"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(store, sample_log, tmp_path, args, message):

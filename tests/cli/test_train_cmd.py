@@ -122,6 +122,7 @@ def test_first_run_is_logged_registered_and_promoted(two_runs, sample_csv: Path)
         assert run.info.status == "FINISHED"
         assert params["seed"] == "7" and params["training_cutoffs"] == "2"
         assert params["params.churn.max_rounds"] == "30"
+        assert params["feature_config.timezone"] == "UTC"  # days cut in UTC, by default
         assert params["data.evaluation_cutoff"] == "1997-09-30"
         assert params["data.sha256"] == hashlib.sha256(sample_csv.read_bytes()).hexdigest()
         assert tags["promotion.decision"] == "promoted"
@@ -204,6 +205,7 @@ def empty_store(tmp_path_factory, template_db: Path) -> str:
         (["--cutoff", "1997-02-30"], "--cutoff", "not a date"),
         (["--cutoff", "1999-01-01"], "--cutoff", "outside the data"),
         (["--evaluation", "sideways"], "--evaluation", "must be one of"),
+        (["--timezone", "Mars/Base"], "--timezone", "not an IANA time zone name"),
         (["--horizon-days", "0"], "--horizon-days", "greater than 0"),
         (["TINY"], "--transactions", "training needs at least 50"),
         (["NO_LABELS"], "--horizon-days", "one class only"),

@@ -107,6 +107,18 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values([schema.CUTOFF, schema.CUSTOMER_ID], ignore_index=True)
 
 
+def _assert_same_panel(expected: pd.DataFrame, got: pd.DataFrame) -> None:
+    assert list(got.columns) == list(expected.columns)
+    assert len(got) == len(expected) > 150
+    for column in expected.columns:
+        want, have = expected[column], got[column]
+        if want.dtype.kind == "f":
+            same = np.isclose(want, have.astype(float), rtol=1e-9, atol=1e-9, equal_nan=True)
+        else:
+            same = (want.astype(str) == have.astype(str)).to_numpy()
+        assert same.all(), f"{column}: {(~same).sum()} rows differ, e.g. row {np.argmin(same)}"
+
+
 @pytest.mark.parametrize("name", list(LOGS))
 def test_spark_cleans_and_builds_the_duckdb_panel(session: SparkSession, name: str) -> None:
     make, cutoffs, horizon_days, config = LOGS[name]
@@ -117,15 +129,7 @@ def test_spark_cleans_and_builds_the_duckdb_panel(session: SparkSession, name: s
     got = _sorted(spark.panel_on_spark(session, cleaned, cutoffs, horizon_days, config).toPandas())
 
     assert cleaned.report == log.report
-    assert list(got.columns) == list(expected.columns)
-    assert len(got) == len(expected) > 150
-    for column in expected.columns:
-        want, have = expected[column], got[column]
-        if want.dtype.kind == "f":
-            same = np.isclose(want, have.astype(float), rtol=1e-9, atol=1e-9, equal_nan=True)
-        else:
-            same = (want.astype(str) == have.astype(str)).to_numpy()
-        assert same.all(), f"{column}: {(~same).sum()} rows differ, e.g. row {np.argmin(same)}"
+    _assert_same_panel(expected, got)
     # the panel is not trivial: stages and label values vary, and features are NULL or not
     assert expected[schema.LIFECYCLE_STAGE].nunique() >= 3
     assert set(expected[schema.CHURNED]) == {0, 1}
@@ -200,3 +204,31 @@ def test_spark_refuses_a_log_with_nothing_left(session: SparkSession) -> None:
     with pytest.raises(TransactionLogError, match="no usable rows.*3 missing amount"):
         missing = pd.array([None, None, None], dtype="Float64")
         spark.clean_on_spark(session, _frame(session, amount=missing))
+
+
+def test_spark_cuts_days_in_the_configured_time_zone(session: SparkSession) -> None:
+    """Spark cuts days in its session zone: a session in another zone than the config's is
+    refused, and in the same zone the panel of a log of instants is DuckDB's."""
+    zone = "America/New_York"
+    config, cutoffs = FeatureConfig(timezone=zone), [date(2024, 1, 31)]
+    raw = _synthetic_log(dirty=False)
+    raw["timestamp"] = raw["timestamp"].dt.tz_localize("UTC")
+    frame = session.createDataFrame(raw)
+    with pytest.raises(TransactionLogError, match="session time zone is 'UTC'") as error:
+        spark.clean_on_spark(session, frame, config)
+    assert error.value.field == "timezone"
+    expected = _sorted(
+        build.build_panel(
+            transactions.transactions_from_frame(raw, config=config), cutoffs, 60, config
+        )
+    )
+    in_utc = transactions.transactions_from_frame(raw)
+    assert not expected[schema.FREQUENCY].equals(
+        _sorted(build.build_panel(in_utc, cutoffs, 60))[schema.FREQUENCY]
+    )
+    session.conf.set("spark.sql.session.timeZone", zone)
+    try:
+        got = spark.panel_on_spark(session, frame, cutoffs, 60, config).toPandas()
+    finally:
+        session.conf.set("spark.sql.session.timeZone", "UTC")
+    _assert_same_panel(expected, _sorted(got))

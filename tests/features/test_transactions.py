@@ -365,6 +365,80 @@ def test_timestamp_format_with_an_offset_is_utc(tmp_path: Path) -> None:
     assert _days(log) == ["2024-01-03"]
 
 
+# ZONED's instants as New York dates: 23:30 -05:00 is New York time already; 00:30 +01:00 is
+# 18:30 the evening before; noon UTC is 07:00.
+NEW_YORK_DAYS = ["2024-01-02", "2024-01-04", "2024-01-06"]
+NEW_YORK = FeatureConfig(timezone="America/New_York")
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "frame", "format"])
+def test_days_are_cut_in_the_configured_time_zone(tmp_path: Path, kind: str) -> None:
+    """With timezone set, timestamps with an offset or zone become that zone's local time
+    before days are cut, whatever the machine's zone; naive text is read as it is."""
+    frame = pd.DataFrame(
+        {"customer_id": ["a", "a", "b"], "timestamp": ZONED, "amount": [1.0, 2.0, 3.0]}
+    )
+    instants = pd.to_datetime(ZONED, utc=True, format="ISO8601")
+    con = _new_york_connection() if kind == "frame" else transactions.connect()
+    if kind == "csv":
+        frame.to_csv(tmp_path / "log.csv", index=False)
+        log = transactions.load_transactions(tmp_path / "log.csv", config=NEW_YORK, con=con)
+    elif kind == "parquet":
+        frame.assign(timestamp=instants.tz_convert("Asia/Tokyo")).to_parquet(tmp_path / "l.parquet")
+        log = transactions.load_transactions(tmp_path / "l.parquet", config=NEW_YORK, con=con)
+    elif kind == "frame":
+        zoned = frame.assign(timestamp=instants.tz_convert("Europe/Berlin"))
+        log = transactions.transactions_from_frame(zoned, config=NEW_YORK, con=con)
+    else:
+        text = instants.strftime("%d/%m/%Y %H:%M +0000")
+        frame.assign(timestamp=text).to_csv(tmp_path / "log.csv", index=False)
+        mapping = ColumnMapping(timestamp_format="%d/%m/%Y %H:%M %z")
+        log = transactions.load_transactions(tmp_path / "log.csv", mapping, NEW_YORK, con)
+    assert _days(log) == NEW_YORK_DAYS
+    naive = frame.assign(timestamp=["2024-01-02 23:30", "2024-01-05 00:30", "2024-01-06"])
+    naive_log = transactions.transactions_from_frame(naive, config=NEW_YORK)
+    assert _days(naive_log) == ["2024-01-02", "2024-01-05", "2024-01-06"]
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "format"])
+def test_naive_timestamps_in_another_zone_are_converted(tmp_path: Path, kind: str) -> None:
+    """naive_timezone='UTC' reads timestamps without an offset as UTC times: the same days as
+    the instants they stand for. A date without a time of day is never shifted."""
+    utc_text = pd.to_datetime(ZONED, utc=True, format="ISO8601").strftime("%Y-%m-%d %H:%M:%S")
+    frame = pd.DataFrame(
+        {"customer_id": ["a", "a", "b", "b"], "amount": [1.0, 2.0, 3.0, 4.0]}
+    ).assign(timestamp=[*utc_text, "2024-01-08"])
+    mapping = ColumnMapping(naive_timezone="UTC")
+    if kind == "csv":
+        frame.to_csv(tmp_path / "log.csv", index=False)
+        log = transactions.load_transactions(tmp_path / "log.csv", mapping, NEW_YORK)
+        expected = [*NEW_YORK_DAYS, "2024-01-08"]
+    elif kind == "parquet":  # a typed (naive) timestamp column: midnight is a time too
+        typed = frame.assign(timestamp=pd.to_datetime(frame["timestamp"], format="ISO8601"))
+        typed.to_parquet(tmp_path / "log.parquet")
+        log = transactions.load_transactions(tmp_path / "log.parquet", mapping, NEW_YORK)
+        expected = [*NEW_YORK_DAYS, "2024-01-07"]
+    else:
+        stamped = frame.assign(timestamp=[*utc_text, "2024-01-08 00:00:00"])
+        stamped.to_csv(tmp_path / "log.csv", index=False)
+        formatted = mapping.model_copy(update={"timestamp_format": "%Y-%m-%d %H:%M:%S"})
+        log = transactions.load_transactions(tmp_path / "log.csv", formatted, NEW_YORK)
+        expected = [*NEW_YORK_DAYS, "2024-01-07"]
+    assert _days(log) == expected
+    dates_only = ColumnMapping(naive_timezone="UTC", timestamp_format="%Y-%m-%d")
+    frame.assign(timestamp="2024-01-08").to_csv(tmp_path / "dates.csv", index=False)
+    dated = transactions.load_transactions(tmp_path / "dates.csv", dates_only, NEW_YORK)
+    assert set(_days(dated)) == {"2024-01-08"}
+
+
+def test_unknown_time_zones_are_refused() -> None:
+    for bad in ("Mars/Olympus_Mons", "+05:00", "localtime", ""):
+        with pytest.raises(ValueError, match="not an IANA time zone"):
+            FeatureConfig(timezone=bad)
+        with pytest.raises(ValueError, match="not an IANA time zone"):
+            ColumnMapping(naive_timezone=bad)
+
+
 def test_one_column_cannot_play_two_roles(tmp_path: Path) -> None:
     path = _write_csv(tmp_path, "customer_id,timestamp,amount,order_id\na,2024-01-01,5,o1\n")
     both = r"'amount' is given as both customer_id \(--customer-col\) and amount \(--amount-col\)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date
 
@@ -84,6 +85,29 @@ def test_load_refuses_a_tampered_spec(small_model, tmp_path):
     (directory / "spec.json").write_text(json.dumps(spec))
     with pytest.raises(ValueError, match=r"spec\.json does not match"):
         CLVModel.load(directory)
+
+
+def test_a_model_saved_before_the_timezone_setting_still_loads(small_model, tmp_path):
+    """A model saved before FeatureConfig had `timezone` has no such key in spec.json, and
+    its manifest holds the fingerprint of that JSON: it loads, with days cut in UTC as then."""
+    directory = small_model.save(tmp_path / "m")
+    spec = json.loads((directory / "spec.json").read_text())
+    del spec["feature_config"]["timezone"]
+    (directory / "spec.json").write_text(json.dumps(spec, indent=2, sort_keys=True))
+    manifest = json.loads((directory / "manifest.json").read_text())
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()
+    manifest["fingerprint"] = hashlib.sha256(canonical).hexdigest()
+    spec_file = (directory / "spec.json").read_bytes()
+    manifest["sha256"]["spec.json"] = hashlib.sha256(spec_file).hexdigest()
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    loaded = CLVModel.load(directory)
+    assert loaded.spec.feature_config.timezone == "UTC"
+    assert loaded.spec.fingerprint() == small_model.spec.fingerprint()
+    # another zone is part of what the fingerprint covers
+    berlin = small_model.spec.feature_config.model_copy(update={"timezone": "Europe/Berlin"})
+    moved = small_model.spec.model_copy(update={"feature_config": berlin})
+    assert moved.fingerprint() != small_model.spec.fingerprint()
+    assert '"timezone":"Europe/Berlin"' in moved.canonical_json()
 
 
 def test_load_refuses_a_missing_file(small_model, tmp_path):

@@ -38,6 +38,21 @@ def test_a_good_request_parses_and_converts_offsets_to_utc():
     assert parsed.customers[0].transactions[0].day.isoformat() == "2024-01-01"
 
 
+def test_offsets_are_converted_to_the_model_time_zone():
+    """A model trained with timezone America/New_York cuts request days there: 01:30 UTC on
+    April 1 is the evening of March 31 in New York, so it is history at as_of March 31."""
+    tx = {"timestamp": "2024-04-01T01:30:00Z", "amount": 5.0}
+    body = {"customers": [_customer(transactions=[tx])]}
+    with pytest.raises(ValidationError, match="after as_of 2024-03-31"):
+        _parse(body)
+    set_policy(RequestPolicy(timezone="America/New_York"))
+    parsed = _parse(body).customers[0].transactions[0]
+    assert parsed.day.isoformat() == "2024-03-31"
+    assert parsed.naive_timestamp.isoformat() == "2024-03-31T21:30:00"
+    naive = _parse({"customers": [_customer()]}).customers[0].transactions[0]
+    assert naive.naive_timestamp.isoformat() == "2024-01-01T10:00:00"  # a local time already
+
+
 @pytest.mark.parametrize(
     ("customer", "match"),
     [
