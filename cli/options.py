@@ -44,8 +44,8 @@ DecimalSeparator = Annotated[
     str | None,
     typer.Option(
         "--decimal-separator",
-        help="Decimal separator of amounts and quantities in a CSV: '.' (default) or ','"
-        " ('10,5'; '.' may then group thousands: '1.234,5').",
+        help="Decimal separator of amounts and quantities in a CSV: '.' (default; ',' may"
+        " group thousands: '1,234.5') or ',' ('10,5'; '.' may then group thousands: '1.234,5').",
     ),
 ]
 NaiveTimezone = Annotated[

@@ -52,8 +52,9 @@ class ColumnMapping(BaseModel):
     decimal_separator: Literal[".", ","] = Field(
         default=".",
         description=(
-            "decimal separator of amounts and quantities written as text (CSV): ',' reads "
-            "'10,5' as 10.5 and allows '.' between groups of thousands ('1.234,5')"
+            "decimal separator of amounts and quantities written as text (CSV): '.' reads "
+            "'10.5' and allows ',' between groups of thousands ('1,234.5'); ',' reads '10,5' "
+            "as 10.5 and allows '.' between groups of thousands ('1.234,5')"
         ),
     )
     naive_timezone: str | None = Field(

@@ -341,19 +341,26 @@ def _typed_select(
     return ",\n    ".join(parts)
 
 
-# With a decimal comma, a '.' may only group thousands ('1.234.567,89'), as spreadsheets in
-# such locales write them; any other '.' makes the value not a number rather than a guess.
+# Thousands may be grouped by the other separator, as spreadsheets write them: by commas with
+# a decimal point ('1,234,567.89'), by dots with a decimal comma ('1.234.567,89'). Any other
+# use of the other separator makes the value not a number rather than a guess.
+_POINT_GROUPED = r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?"
 _COMMA_GROUPED = r"[+-]?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]*)?"
 
 
 def _number_from_text(src: str, decimal_separator: str = ".") -> str:
-    """SQL: a value as a DOUBLE, NULL when it is not a number. With the decimal separator ','
-    the comma is the decimal point ('10,5' is 10.5) and dots may group thousands (see
-    `_COMMA_GROUPED`). Validation counts and its example of a bad value both read numbers
-    through this."""
-    if decimal_separator == ".":
-        return f"TRY_CAST({src} AS DOUBLE)"
+    """SQL: a value as a DOUBLE, NULL when it is not a number. With the decimal separator '.'
+    commas may group thousands ('1,234.5', `_POINT_GROUPED`); with ',' the comma is the
+    decimal point ('10,5' is 10.5) and dots may group thousands (`_COMMA_GROUPED`).
+    Validation counts and its example of a bad value both read numbers through this."""
     text = f"TRIM(CAST({src} AS VARCHAR))"
+    if decimal_separator == ".":
+        # Plain numbers take the cast alone; only what it refuses is tried as grouped.
+        grouped = (
+            f"CASE WHEN regexp_full_match({text}, '{_POINT_GROUPED}') "
+            f"THEN TRY_CAST(REPLACE({text}, ',', '') AS DOUBLE) END"
+        )
+        return f"COALESCE(TRY_CAST({src} AS DOUBLE), {grouped})"
     ungrouped = (
         f"CASE WHEN {text} NOT LIKE '%.%' THEN {text} "
         f"WHEN regexp_full_match({text}, '{_COMMA_GROUPED}') THEN REPLACE({text}, '.', '') END"
@@ -567,7 +574,7 @@ def _separator_hint(value: str, decimal_separator: str) -> str:
     if decimal_separator == "," and re.fullmatch(r"[+-]?[0-9][0-9,]*\.[0-9]+", text):
         return (
             "; with --decimal-separator ',' a '.' may only group thousands (1.234,5): "
-            "leave the option out if the file writes decimals with a point"
+            "leave the option out if the file writes decimals with a point (1,234.5)"
         )
     return ""
 

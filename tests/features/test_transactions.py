@@ -89,12 +89,37 @@ def test_decimal_comma_amounts_and_quantities(tmp_path: Path) -> None:
     assert lines == [("1", 10.5, 1.0), ("1", 1234.25, 2.5), ("2", -3.0, 1.0), ("2", 7.0, None)]
 
 
+def test_decimal_point_amounts_may_group_thousands_with_commas(tmp_path: Path) -> None:
+    # A spreadsheet export with thousands separators, as in '1,234.25' (quoted: the file is
+    # comma-separated too).
+    path = _write_csv(
+        tmp_path,
+        "customer_id,timestamp,amount,quantity\n"
+        '1,2024-01-01,"1,234.25",2\n1,2024-01-02,"-12,345,678",1\n'
+        '2,2024-01-02," 3,000.5 ","1,500"\n2,2024-01-03,7.5,\n',
+    )
+    log = transactions.load_transactions(path)
+    lines = log.con.execute(
+        "SELECT customer_id, amount, quantity FROM transactions ORDER BY customer_id, timestamp"
+    ).fetchall()
+    assert lines == [
+        ("1", 1234.25, 2.0),
+        ("1", -12345678.0, 1.0),
+        ("2", 3000.5, 1500.0),
+        ("2", 7.5, None),
+    ]
+
+
 @pytest.mark.parametrize(
     ("separator", "value", "hint"),
     [
         (".", "10,5", "set --decimal-separator ','"),
         (".", "1.234,5", "set --decimal-separator ','"),
         (",", "10.5", "a '.' may only group thousands"),
+        (",", "1,234.5", "leave the option out if the file writes decimals with a point"),
+        (".", "1,23", "set --decimal-separator ','"),  # commas group only threes
+        (".", "1,2345.5", ""),
+        (".", "12,345,67", ""),  # neither reading
         (",", "1.23,4", ""),  # neither reading: no hint
         (".", "$4", ""),
     ],
