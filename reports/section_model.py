@@ -91,6 +91,7 @@ def model_card(data: ReportData) -> Section:
         ("Training data window", f"{window.first_date} to {window.last_date}"),
         ("Training cutoffs", ", ".join(str(c) for c in window.cutoffs)),
         ("Horizon", f"{spec.horizon_days} days after each cutoff"),
+        ("Days", f"calendar days in {spec.feature_config.timezone}"),
         ("Customers", "; ".join(customers)),
         (
             "Evaluation",
@@ -118,7 +119,8 @@ def model_card(data: ReportData) -> Section:
         rows.insert(4, ("Training data", f"{source or 'unrecorded source'}{digest}"))
     design, cutoff = _param(params, "evaluation"), _param(params, "evaluation_cutoff")
     if design and cutoff:
-        rows.insert(8, ("Evaluation design", f"{design} at cutoff {cutoff}"))
+        after = next(i for i, (name, _) in enumerate(rows) if name == "Evaluation") + 1
+        rows.insert(after, ("Evaluation design", f"{design} at cutoff {cutoff}"))
     section.card(rows)
     if source and data.base.bundled and Path(source).name != cdnow_master_path().name:
         section.note(

@@ -87,6 +87,7 @@ def test_model_card_holds_window_horizon_version_and_baseline_metrics(
     _, html = champion_report
     spec = small_model.spec
     assert f"{spec.horizon_days} days after each cutoff" in html
+    assert f"calendar days in {spec.feature_config.timezone}" in html
     assert f"{spec.training_window.first_date} to {spec.training_window.last_date}" in html
     assert ", ".join(str(c) for c in spec.training_window.cutoffs) in html
     assert "clv version 1 (alias @champion)" in html
