@@ -27,6 +27,7 @@ from .options import (
     TimestampCol,
     TimestampFormat,
     Timezone,
+    UnitPriceCol,
 )
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def column_mapping(
     timestamp_format: str | None,
     decimal_separator: str | None = None,
     naive_timezone: str | None = None,
+    unit_price_col: str | None = None,
 ) -> ColumnMapping:
     """Column mapping from the config file, overridden by command-line options."""
     if decimal_separator is not None and decimal_separator not in DECIMAL_SEPARATORS:
@@ -113,6 +115,7 @@ def column_mapping(
         "timestamp_format": timestamp_format,
         "decimal_separator": decimal_separator,
         "naive_timezone": naive_timezone,
+        "unit_price": unit_price_col,
     }
     merged = {**config_columns, **{k: v for k, v in overrides.items() if v is not None}}
     return ColumnMapping(**merged)  # type: ignore[arg-type]
@@ -182,6 +185,7 @@ def features(
     quantity_col: QuantityCol = None,
     product_col: ProductCol = None,
     channel_col: ChannelCol = None,
+    unit_price_col: UnitPriceCol = None,
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
     naive_timezone: NaiveTimezone = None,
@@ -215,6 +219,7 @@ def features(
             timestamp_format,
             decimal_separator,
             naive_timezone,
+            unit_price_col,
         )
         output.parent.mkdir(parents=True, exist_ok=True)
         feature_config = feature_settings(config_features, drop_zero_amounts, timezone)

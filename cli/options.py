@@ -36,6 +36,14 @@ ChannelCol = Annotated[
     str | None,
     typer.Option("--channel-col", help="Channel column (default: channel, if present)."),
 ]
+UnitPriceCol = Annotated[
+    str | None,
+    typer.Option(
+        "--unit-price-col",
+        help="Unit price column, for logs without a line amount: amount = quantity x unit"
+        " price (needs a quantity column; the amount column is then not read).",
+    ),
+]
 TimestampFormat = Annotated[
     str | None,
     typer.Option("--timestamp-format", help="strptime format, e.g. %Y%m%d (default: ISO 8601)."),

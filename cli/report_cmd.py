@@ -20,6 +20,7 @@ from .options import (
     QuantityCol,
     TimestampCol,
     TimestampFormat,
+    UnitPriceCol,
 )
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def report(
     quantity_col: QuantityCol = None,
     product_col: ProductCol = None,
     channel_col: ChannelCol = None,
+    unit_price_col: UnitPriceCol = None,
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
     naive_timezone: NaiveTimezone = None,
@@ -100,6 +102,7 @@ def report(
             timestamp_format,
             decimal_separator,
             naive_timezone,
+            unit_price_col,
         )
         if transactions_path is None and (config_columns or _any_set(columns)):
             raise CliUsageError(

@@ -26,6 +26,7 @@ from .options import (
     QuantityCol,
     TimestampCol,
     TimestampFormat,
+    UnitPriceCol,
 )
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ def score(
     quantity_col: QuantityCol = None,
     product_col: ProductCol = None,
     channel_col: ChannelCol = None,
+    unit_price_col: UnitPriceCol = None,
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
     naive_timezone: NaiveTimezone = None,
@@ -191,6 +193,7 @@ def score(
             timestamp_format,
             decimal_separator,
             naive_timezone,
+            unit_price_col,
         )
         scorer = _load_scorer(model_name, model_alias, model_version, threads)
         from clv.serving.scoring import frame_columns

@@ -30,6 +30,7 @@ from .options import (
     TimestampCol,
     TimestampFormat,
     Timezone,
+    UnitPriceCol,
 )
 
 logger = logging.getLogger(__name__)
@@ -182,6 +183,7 @@ def train(
     quantity_col: QuantityCol = None,
     product_col: ProductCol = None,
     channel_col: ChannelCol = None,
+    unit_price_col: UnitPriceCol = None,
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
     naive_timezone: NaiveTimezone = None,
@@ -224,6 +226,7 @@ def train(
             timestamp_format,
             decimal_separator,
             naive_timezone,
+            unit_price_col,
         )
         feature_config = feature_settings(tables["features"], drop_zero_amounts, timezone)
         if evaluation is not None and evaluation not in EVALUATIONS:

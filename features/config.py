@@ -45,6 +45,14 @@ class ColumnMapping(BaseModel):
     quantity: str | None = schema.QUANTITY
     product: str | None = schema.PRODUCT
     channel: str | None = schema.CHANNEL
+    unit_price: str | None = Field(
+        default=None,
+        description=(
+            "column of the price of one unit, for logs that carry no line amount (such as the "
+            "Online Retail data set): a line's amount is then quantity x unit price, and the "
+            "amount column is not read. Needs a quantity column"
+        ),
+    )
     timestamp_format: str | None = Field(
         default=None,
         description="strptime format of the timestamp column, e.g. %Y%m%d; ISO 8601 when None",

@@ -28,6 +28,8 @@ from .sql import daily_sql, first_use_sql, per_order_sql
 
 logger = logging.getLogger(__name__)
 
+# What a unit price column is called in messages (it stands in for the amount column).
+UNIT_PRICE = "unit price"
 _OPTION_FOR_COLUMN = {
     schema.CUSTOMER_ID: "--customer-col",
     schema.TIMESTAMP: "--timestamp-col",
@@ -169,18 +171,31 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _amount_source(columns: ColumnMapping) -> tuple[str, str, str]:
+    """(source column, what it holds, its option) of the amount: the amount column, or with
+    `columns.unit_price` the unit price that quantity multiplies (`_typed_select`)."""
+    if columns.unit_price is not None:
+        return columns.unit_price, UNIT_PRICE, "--unit-price-col"
+    return columns.amount, schema.AMOUNT, _OPTION_FOR_COLUMN[schema.AMOUNT]
+
+
 def _resolve_columns(available: list[str], columns: ColumnMapping, where: str) -> dict[str, str]:
-    """Contract column -> source column, for required columns and the optional ones present."""
+    """Contract column -> source column, for required columns and the optional ones present.
+    With a unit price (`columns.unit_price`), amount maps to the unit price column."""
     resolved: dict[str, str] = {}
+    options = dict(_OPTION_FOR_COLUMN)
     for column in schema.REQUIRED_TRANSACTION_COLUMNS:
         source = columns.source_for(column)
+        what = column
+        if column == schema.AMOUNT:
+            source, what, options[column] = _amount_source(columns)
         if source not in available:
             raise TransactionLogError(
-                f"column '{source}' for {column} not found in {where} "
-                f"(set it with {_OPTION_FOR_COLUMN[column]}); columns are: {', '.join(available)}",
-                field=column,
+                f"column '{source}' for {what} not found in {where} "
+                f"(set it with {options[column]}); columns are: {', '.join(available)}",
+                field=what,
             )
-        _check_not_taken(resolved, column, source)
+        _check_not_taken(resolved, column, source, options)
         resolved[column] = source
     for column in schema.OPTIONAL_TRANSACTION_COLUMNS:
         source = columns.source_for(column)
@@ -190,7 +205,7 @@ def _resolve_columns(available: list[str], columns: ColumnMapping, where: str) -
         if source in available:
             if not explicitly_set and source in resolved.values():
                 continue  # a default name that the user gave another role
-            _check_not_taken(resolved, column, source)
+            _check_not_taken(resolved, column, source, options)
             resolved[column] = source
         elif explicitly_set:
             raise TransactionLogError(
@@ -198,16 +213,25 @@ def _resolve_columns(available: list[str], columns: ColumnMapping, where: str) -
                 f"({_OPTION_FOR_COLUMN[column]}); columns are: {', '.join(available)}",
                 field=column,
             )
+    if columns.unit_price is not None and schema.QUANTITY not in resolved:
+        raise TransactionLogError(
+            f"a unit price (--unit-price-col {columns.unit_price}) needs a quantity column: "
+            f"amounts are quantity x unit price, and {where} has no column "
+            f"'{columns.quantity}' (set it with --quantity-col)",
+            field=schema.QUANTITY,
+        )
     return resolved
 
 
-def _check_not_taken(resolved: dict[str, str], column: str, source: str) -> None:
+def _check_not_taken(
+    resolved: dict[str, str], column: str, source: str, options: dict[str, str]
+) -> None:
     """One source column cannot play two roles (e.g. --customer-col amount)."""
     for other, taken in resolved.items():
         if taken == source:
             raise TransactionLogError(
-                f"column '{source}' is given as both {other} ({_OPTION_FOR_COLUMN[other]}) and "
-                f"{column} ({_OPTION_FOR_COLUMN[column]}); each role needs its own column",
+                f"column '{source}' is given as both {other} ({options[other]}) and "
+                f"{column} ({options[column]}); each role needs its own column",
                 field=column,
             )
 
@@ -308,23 +332,34 @@ def _typed_select(
     else:
         ts_expr = _timestamp_from_text(f"CAST({ts} AS VARCHAR)", timestamp_format, from_zone)
     amount_expr = f"CAST({amt} AS DOUBLE)" if _is_numeric(kind(schema.AMOUNT)) else None
-    parts = [
-        f"{text(cid)} AS customer_id",
-        f"{ts_expr} AS timestamp",
-        f"{amount_expr or _number_from_text(amt, separator)} AS amount",
-        f"({missing(schema.TIMESTAMP)}) AS _ts_missing",
-        f"({missing(schema.AMOUNT)}) AS _amount_missing",
-    ]
+    amount_expr = amount_expr or _number_from_text(amt, separator)
+    amount_missing = missing(schema.AMOUNT)
+    quantity_parts = []
     if schema.QUANTITY in resolved:
         q = _quote(resolved[schema.QUANTITY])
         if _is_numeric(kind(schema.QUANTITY)):
-            parts.append(f"CAST({q} AS DOUBLE) AS quantity")
-            parts.append("false AS _quantity_bad")
+            quantity = f"CAST({q} AS DOUBLE)"
+            quantity_parts = [f"{quantity} AS quantity", "false AS _quantity_bad"]
         else:
             blank = f"NULLIF(TRIM(CAST({q} AS VARCHAR)), '') IS NULL"
-            number = _number_from_text(q, separator)
-            parts.append(f"{number} AS quantity")
-            parts.append(f"(NOT ({blank}) AND {number} IS NULL) AS _quantity_bad")
+            quantity = _number_from_text(q, separator)
+            quantity_parts = [
+                f"{quantity} AS quantity",
+                f"(NOT ({blank}) AND {quantity} IS NULL) AS _quantity_bad",
+            ]
+        if columns.unit_price is not None:
+            # The amount column is the unit price (`_resolve_columns`): a line's amount is
+            # quantity x unit price, missing when either is.
+            amount_expr = f"({quantity}) * ({amount_expr})"
+            amount_missing = f"({amount_missing}) OR ({missing(schema.QUANTITY)})"
+    parts = [
+        f"{text(cid)} AS customer_id",
+        f"{ts_expr} AS timestamp",
+        f"{amount_expr} AS amount",
+        f"({missing(schema.TIMESTAMP)}) AS _ts_missing",
+        f"({amount_missing}) AS _amount_missing",
+        *quantity_parts,
+    ]
     for column in (schema.ORDER_ID, schema.PRODUCT, schema.CHANNEL):
         if column in resolved:
             parts.append(f"{text(column)} AS {column}")
@@ -793,18 +828,27 @@ def _validate(
     separator = columns.decimal_separator
     number = _number_from_text("_value", separator)
     not_a_number = f"NULLIF(TRIM(CAST(_value AS VARCHAR)), '') IS NOT NULL AND {number} IS NULL"
+    # With a unit price, a quantity that is not a number leaves the amount NULL too: it is
+    # named first, as the cause.
+    priced = columns.unit_price is not None
+    if quantity_bad and priced:
+        src_q = resolved[schema.QUANTITY]
+        _raise_first_bad(
+            con, src_q, not_a_number, schema.QUANTITY, quantity_bad, "are not numbers", separator
+        )
+    amount_is = UNIT_PRICE if priced else schema.AMOUNT
     if amount_bad:
         _raise_first_bad(
-            con, src_amt, not_a_number, schema.AMOUNT, amount_bad, "are not numbers", separator
+            con, src_amt, not_a_number, amount_is, amount_bad, "are not numbers", separator
         )
     if amount_inf:
         _raise_first_bad(
             con,
             src_amt,
             _not_finite(number),
-            schema.AMOUNT,
+            amount_is,
             amount_inf,
-            "are NaN or infinite",
+            "are NaN or infinite" + (" (or so is quantity x unit price)" if priced else ""),
         )
     if quantity_bad:
         src_q = resolved[schema.QUANTITY]

@@ -163,6 +163,36 @@ def test_timezone_options_cut_days_where_the_business_is(tmp_path: Path) -> None
     assert frequency(naive, "--timezone", "America/New_York", "--naive-timezone", "UTC") == 1
 
 
+def test_a_log_with_unit_prices_and_no_amount(tmp_path: Path) -> None:
+    """An Online Retail style export: amounts are quantity x unit price (--unit-price-col)."""
+    from tests.features.test_transactions import ONLINE_RETAIL
+
+    path = tmp_path / "online_retail.csv"
+    path.write_text(ONLINE_RETAIL)
+    out = tmp_path / "f.csv"
+    result = _run(
+        "--transactions", str(path), "--cutoff", "2009-12-08", "--output", str(out),
+        "--customer-col", "Customer ID", "--timestamp-col", "InvoiceDate",
+        "--timestamp-format", "%m/%d/%Y %H:%M", "--order-col", "Invoice",
+        "--quantity-col", "Quantity", "--unit-price-col", "Price", "--product-col", "StockCode",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    row = pd.read_csv(out, dtype={schema.CUSTOMER_ID: str}).set_index(schema.CUSTOMER_ID)
+    customer = row.loc["13085"]
+    assert customer["historical_value"] == pytest.approx(12 * 6.95 + 12 * 2.55 - 12 * 2.95 + 6.95)
+    assert customer["frequency"] == 1 and customer["n_returns"] == 1
+    assert customer["total_quantity"] == 13 and customer["n_products"] == 2
+    assert row.loc["13078", "historical_value"] == pytest.approx(59.5)
+    out.unlink()
+    missing = _run(
+        "--transactions", str(path), "--cutoff", "2009-12-08", "--output", str(out),
+        "--customer-col", "Customer ID", "--timestamp-col", "InvoiceDate",
+        "--timestamp-format", "%m/%d/%Y %H:%M", "--unit-price-col", "Price",
+    )  # fmt: skip
+    assert missing.exit_code == 2 and "needs a quantity column" in missing.output
+    assert "--quantity-col" in missing.output and not out.exists()
+
+
 def test_existing_output_survives_a_failed_run(tmp_path: Path, log_csv: Path) -> None:
     out = tmp_path / "features.parquet"
     out.write_bytes(b"previous result")

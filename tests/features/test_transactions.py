@@ -464,6 +464,69 @@ def test_unknown_time_zones_are_refused() -> None:
             ColumnMapping(naive_timezone=bad)
 
 
+# Lines as the Online Retail data set writes them: no line amount, a quantity and a unit price
+# ("Price"), a cancelled invoice ('C...') with a negative quantity, a line without a customer.
+ONLINE_RETAIL = (
+    "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+    "489434,85048,LIGHT,12,12/1/2009 7:45,6.95,13085,United Kingdom\n"
+    "489434,79323P,HEART,12,12/1/2009 7:45,2.55,13085,United Kingdom\n"
+    "489435,22350,CAT BOWL,12,12/1/2009 7:46,2.55,,United Kingdom\n"
+    "489436,21523,DOORMAT,10,12/3/2009 9:06,5.95,13078,United Kingdom\n"
+    "C489449,22087,PAPER BUNTING,-12,12/4/2009 10:33,2.95,13085,United Kingdom\n"
+    "489520,85048,LIGHT,1,12/8/2009 11:00,6.95,13085,United Kingdom\n"
+)
+ONLINE_RETAIL_COLUMNS = ColumnMapping(
+    customer_id="Customer ID",
+    timestamp="InvoiceDate",
+    timestamp_format="%m/%d/%Y %H:%M",
+    order_id="Invoice",
+    quantity="Quantity",
+    unit_price="Price",
+    product="StockCode",
+    channel=None,
+)
+
+
+def test_amounts_are_quantity_times_unit_price(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path, ONLINE_RETAIL)
+    log = transactions.load_transactions(path, ONLINE_RETAIL_COLUMNS)
+    lines = log.con.execute(
+        "SELECT customer_id, amount, quantity FROM transactions ORDER BY timestamp, amount"
+    ).fetchall()
+    assert lines == [
+        ("13085", pytest.approx(12 * 2.55), 12.0),
+        ("13085", pytest.approx(12 * 6.95), 12.0),
+        ("13078", pytest.approx(10 * 5.95), 10.0),
+        ("13085", pytest.approx(-12 * 2.95), -12.0),
+        ("13085", pytest.approx(6.95), 1.0),
+    ]
+    assert log.report.dropped["missing customer id"] == 1
+
+
+@pytest.mark.parametrize(
+    ("replace", "columns", "message", "field"),
+    [
+        (("2.55,,", "abc,,"), {}, "column 'Price' (unit price): 1 value(s) are not numbers",
+         "unit price"),
+        (("12,12/1/2009 7:45,2.55,13085", "x,12/1/2009 7:45,2.55,13085"), {},
+         "column 'Quantity' (quantity): 1 value(s) are not numbers e.g. 'x'", "quantity"),
+        (("", ""), {"unit_price": "UnitPrice"}, "column 'UnitPrice' for unit price not found",
+         "unit price"),
+        (("", ""), {"quantity": None}, "a unit price (--unit-price-col Price) needs a quantity",
+         "quantity"),
+    ],
+)  # fmt: skip
+def test_unit_price_errors_name_the_column(
+    tmp_path: Path, replace: tuple[str, str], columns: dict, message: str, field: str
+) -> None:
+    path = _write_csv(tmp_path, ONLINE_RETAIL.replace(*replace, 1))
+    mapping = ONLINE_RETAIL_COLUMNS.model_copy(update=columns)
+    with pytest.raises(TransactionLogError) as error:
+        transactions.load_transactions(path, mapping)
+    assert message in str(error.value)
+    assert error.value.field == field
+
+
 def test_one_column_cannot_play_two_roles(tmp_path: Path) -> None:
     path = _write_csv(tmp_path, "customer_id,timestamp,amount,order_id\na,2024-01-01,5,o1\n")
     both = r"'amount' is given as both customer_id \(--customer-col\) and amount \(--amount-col\)"
