@@ -20,6 +20,7 @@ from .options import (
     ChannelCol,
     CustomerCol,
     DecimalSeparator,
+    Encoding,
     NaiveTimezone,
     OrderCol,
     ProductCol,
@@ -32,8 +33,22 @@ from .options import (
 
 logger = logging.getLogger(__name__)
 
-# What ColumnMapping.decimal_separator accepts (its Literal), checked here to name the option.
-DECIMAL_SEPARATORS: Final = get_args(ColumnMapping.model_fields["decimal_separator"].annotation)
+
+def _choices(field: str) -> tuple[str, ...]:
+    """The values a Literal field of ColumnMapping accepts."""
+    return get_args(ColumnMapping.model_fields[field].annotation)
+
+
+# Options whose values ColumnMapping restricts (its Literals), checked here to name the option.
+DECIMAL_SEPARATORS: Final = _choices("decimal_separator")
+ENCODINGS: Final = _choices("encoding")
+
+
+def _check_choice(value: str | None, choices: tuple[str, ...], option: str) -> None:
+    if value is not None and value not in choices:
+        quoted = [repr(c) for c in choices]
+        allowed = ", ".join(quoted[:-1]) + " or " + quoted[-1]
+        raise CliUsageError(f"{option} must be {allowed}, not '{value}'", option)
 
 
 def parse_date(value: str, option: str) -> date:
@@ -94,14 +109,11 @@ def column_mapping(
     decimal_separator: str | None = None,
     naive_timezone: str | None = None,
     unit_price_col: str | None = None,
+    encoding: str | None = None,
 ) -> ColumnMapping:
     """Column mapping from the config file, overridden by command-line options."""
-    if decimal_separator is not None and decimal_separator not in DECIMAL_SEPARATORS:
-        allowed = " or ".join(repr(s) for s in DECIMAL_SEPARATORS)
-        raise CliUsageError(
-            f"--decimal-separator must be {allowed}, not '{decimal_separator}'",
-            "--decimal-separator",
-        )
+    _check_choice(decimal_separator, DECIMAL_SEPARATORS, "--decimal-separator")
+    _check_choice(encoding, ENCODINGS, "--encoding")
     if naive_timezone is not None:
         checked_timezone(naive_timezone, "--naive-timezone")
     overrides = {
@@ -116,6 +128,7 @@ def column_mapping(
         "decimal_separator": decimal_separator,
         "naive_timezone": naive_timezone,
         "unit_price": unit_price_col,
+        "encoding": encoding,
     }
     merged = {**config_columns, **{k: v for k, v in overrides.items() if v is not None}}
     return ColumnMapping(**merged)  # type: ignore[arg-type]
@@ -188,6 +201,7 @@ def features(
     unit_price_col: UnitPriceCol = None,
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
+    encoding: Encoding = None,
     naive_timezone: NaiveTimezone = None,
     drop_zero_amounts: bool = typer.Option(
         False, "--drop-zero-amounts", help="Drop (and count) transactions of amount 0."
@@ -220,6 +234,7 @@ def features(
             decimal_separator,
             naive_timezone,
             unit_price_col,
+            encoding,
         )
         output.parent.mkdir(parents=True, exist_ok=True)
         feature_config = feature_settings(config_features, drop_zero_amounts, timezone)

@@ -56,6 +56,14 @@ DecimalSeparator = Annotated[
         " group thousands: '1,234.5') or ',' ('10,5'; '.' may then group thousands: '1.234,5').",
     ),
 ]
+Encoding = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="Text encoding of a CSV: utf-8 (default), latin-1 (e.g. saved by Excel on"
+        " Windows) or utf-16.",
+    ),
+]
 NaiveTimezone = Annotated[
     str | None,
     typer.Option(

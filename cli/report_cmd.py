@@ -14,6 +14,7 @@ from .options import (
     ChannelCol,
     CustomerCol,
     DecimalSeparator,
+    Encoding,
     NaiveTimezone,
     OrderCol,
     ProductCol,
@@ -62,6 +63,7 @@ def report(
     unit_price_col: UnitPriceCol = None,
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
+    encoding: Encoding = None,
     naive_timezone: NaiveTimezone = None,
     config_file: Path = typer.Option(
         None,
@@ -103,6 +105,7 @@ def report(
             decimal_separator,
             naive_timezone,
             unit_price_col,
+            encoding,
         )
         if transactions_path is None and (config_columns or _any_set(columns)):
             raise CliUsageError(

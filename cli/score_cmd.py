@@ -20,6 +20,7 @@ from .options import (
     ChannelCol,
     CustomerCol,
     DecimalSeparator,
+    Encoding,
     NaiveTimezone,
     OrderCol,
     ProductCol,
@@ -154,6 +155,7 @@ def score(
     unit_price_col: UnitPriceCol = None,
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
+    encoding: Encoding = None,
     naive_timezone: NaiveTimezone = None,
     config_file: Path = typer.Option(
         None, "--config", help="TOML file with a columns table (as for `clv features`)."
@@ -194,6 +196,7 @@ def score(
             decimal_separator,
             naive_timezone,
             unit_price_col,
+            encoding,
         )
         scorer = _load_scorer(model_name, model_alias, model_version, threads)
         from clv.serving.scoring import frame_columns

@@ -23,6 +23,7 @@ from .options import (
     ChannelCol,
     CustomerCol,
     DecimalSeparator,
+    Encoding,
     NaiveTimezone,
     OrderCol,
     ProductCol,
@@ -186,6 +187,7 @@ def train(
     unit_price_col: UnitPriceCol = None,
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
+    encoding: Encoding = None,
     naive_timezone: NaiveTimezone = None,
     drop_zero_amounts: bool = typer.Option(
         False, "--drop-zero-amounts", help="Drop (and count) transactions of amount 0."
@@ -227,6 +229,7 @@ def train(
             decimal_separator,
             naive_timezone,
             unit_price_col,
+            encoding,
         )
         feature_config = feature_settings(tables["features"], drop_zero_amounts, timezone)
         if evaluation is not None and evaluation not in EVALUATIONS:

@@ -65,6 +65,13 @@ class ColumnMapping(BaseModel):
             "as 10.5 and allows '.' between groups of thousands ('1.234,5')"
         ),
     )
+    encoding: Literal["utf-8", "latin-1", "utf-16"] = Field(
+        default="utf-8",
+        description=(
+            "text encoding of a CSV: 'latin-1' for files saved in a Western single-byte "
+            "encoding (as Excel on Windows saves them), 'utf-16' for UTF-16 files"
+        ),
+    )
     naive_timezone: str | None = Field(
         default=None,
         description=(

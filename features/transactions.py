@@ -141,7 +141,9 @@ def load_transactions(
             else (f"read_parquet('{literal}/**/*.parquet')")
         )
     elif any(s in suffixes for s in (".csv", ".txt", ".tsv")):
-        source = f"read_csv('{literal}', all_varchar = true, header = true)"
+        encoding = (columns or ColumnMapping()).encoding
+        options = f"all_varchar = true, header = true, encoding = '{encoding}'"
+        source = f"read_csv('{literal}', {options})"
     else:
         raise TransactionLogError(
             f"unsupported file type '{path.suffix}': give a .csv (optionally .gz) or .parquet file",
@@ -150,7 +152,7 @@ def load_transactions(
     try:
         con.execute(f"CREATE OR REPLACE TEMP VIEW raw_transactions AS SELECT * FROM {source}")
     except duckdb.Error as exc:
-        raise TransactionLogError(f"cannot read {path}: {exc}", field="--transactions") from exc
+        raise _unreadable(str(path), exc, columns or ColumnMapping()) from exc
     return _validate(con, columns or ColumnMapping(), config or FeatureConfig(), str(path))
 
 
@@ -165,6 +167,23 @@ def transactions_from_frame(
     con.register("raw_frame", frame)
     con.execute("CREATE OR REPLACE TEMP VIEW raw_transactions AS SELECT * FROM raw_frame")
     return _validate(con, columns or ColumnMapping(), config or FeatureConfig(), "the input frame")
+
+
+def _unreadable(where: str, exc: duckdb.Error, columns: ColumnMapping) -> TransactionLogError:
+    """The error for a log DuckDB cannot read; a CSV in another encoding than the one set
+    (`columns.encoding`) is told which option reads it, without DuckDB's own advice."""
+    message = str(exc)
+    if "Invalid unicode" in message or "not utf-8 encoded" in message:
+        line = re.search(r"CSV Error on Line: (\d+)", message)
+        at = f" (line {line[1]})" if line else ""
+        others = [e for e in ("latin-1", "utf-16") if e != columns.encoding]
+        return TransactionLogError(
+            f"cannot read {where}: it is not {columns.encoding} text{at}; for a file saved in "
+            f"another encoding, set --encoding {' or '.join(others)} (latin-1 for files saved "
+            "by Excel on Windows and most Western single-byte encodings)",
+            field="--encoding",
+        )
+    return TransactionLogError(f"cannot read {where}: {message}", field="--transactions")
 
 
 def _quote(name: str) -> str:
@@ -785,7 +804,7 @@ def _validate(
         available = [r[0] for r in described]
         types = {r[0]: str(r[1]) for r in described}
     except duckdb.Error as exc:
-        raise TransactionLogError(f"cannot read {where}: {exc}", field="--transactions") from exc
+        raise _unreadable(where, exc, columns) from exc
     resolved = _resolve_columns(available, columns, where)
     con.execute(
         "CREATE OR REPLACE TEMP VIEW typed_transactions AS SELECT\n    "
@@ -796,7 +815,7 @@ def _validate(
     try:
         counts = con.execute(validation_counts_sql(resolved, columns, types, config)).fetchall()[0]
     except duckdb.Error as exc:
-        raise TransactionLogError(f"cannot read {where}: {exc}", field="--transactions") from exc
+        raise _unreadable(where, exc, columns) from exc
     assert counts is not None
     n, ts_bad, amount_bad, amount_inf, quantity_bad = (int(c) for c in counts[:5])
     clean_text = frozenset(c for c, k in zip(trimmable, counts[11:], strict=False) if k == 0)

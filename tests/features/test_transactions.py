@@ -527,6 +527,24 @@ def test_unit_price_errors_name_the_column(
     assert error.value.field == field
 
 
+def test_csv_in_another_encoding_is_read_with_the_encoding_option(tmp_path: Path) -> None:
+    """A CSV saved as latin-1 (as Excel on Windows does) is refused as not UTF-8, naming the
+    option that reads it, also when the first bad byte lies past DuckDB's sniffing sample."""
+    lines = [f"{i % 7},2024-01-{1 + i % 28:02d},{i % 11 + 1}.5,plain" for i in range(30_000)]
+    text = "customer_id,timestamp,amount,product\n" + "\n".join(lines) + "\n1,2024-01-02,3,café\n"
+    path = tmp_path / "latin.csv"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(TransactionLogError, match="not utf-8 text.*--encoding latin-1") as e:
+        transactions.load_transactions(path)
+    assert e.value.field == "--encoding"
+    log = transactions.load_transactions(path, ColumnMapping(encoding="latin-1"))
+    products = log.con.execute("SELECT DISTINCT product FROM transactions ORDER BY 1").fetchall()
+    assert products == [("café",), ("plain",)]
+    path.write_bytes(text.encode("utf-16"))
+    log = transactions.load_transactions(path, ColumnMapping(encoding="utf-16"))
+    assert log.report.rows_read == 30_001
+
+
 def test_one_column_cannot_play_two_roles(tmp_path: Path) -> None:
     path = _write_csv(tmp_path, "customer_id,timestamp,amount,order_id\na,2024-01-01,5,o1\n")
     both = r"'amount' is given as both customer_id \(--customer-col\) and amount \(--amount-col\)"
