@@ -155,24 +155,38 @@ def feature_settings(
 
 
 def resolve_cutoffs(
-    cutoff: list[str] | None, start: str | None, end: str | None, step_days: int | None
+    cutoff: list[str] | None,
+    start: str | None,
+    end: str | None,
+    step_days: int | None,
+    step_months: int | None = None,
 ) -> list[date]:
-    """Cutoffs from repeated --cutoff, or from --cutoff-start/--cutoff-end/--cutoff-step-days."""
-    ranged = [start, end, step_days]
+    """Cutoffs from repeated --cutoff, or from --cutoff-start/--cutoff-end and a step
+    (--cutoff-step-days or --cutoff-step-months)."""
+    ranged = [start, end, step_days, step_months]
     if cutoff and any(v is not None for v in ranged):
         raise CliUsageError(
-            "give either --cutoff or --cutoff-start/--cutoff-end/--cutoff-step-days", "--cutoff"
+            "give either --cutoff or a cutoff range (--cutoff-start, --cutoff-end, a step)",
+            "--cutoff",
         )
     if cutoff:
         return sorted({parse_date(c, "--cutoff") for c in cutoff})
     if any(v is not None for v in ranged):
-        if start is None or end is None or step_days is None:
+        if step_days is not None and step_months is not None:
             raise CliUsageError(
-                "a cutoff range needs all of --cutoff-start, --cutoff-end and --cutoff-step-days",
+                "give either --cutoff-step-days or --cutoff-step-months", "--cutoff-step-days"
+            )
+        if start is None or end is None or (step_days is None and step_months is None):
+            raise CliUsageError(
+                "a cutoff range needs --cutoff-start, --cutoff-end and --cutoff-step-days or "
+                "--cutoff-step-months",
                 "--cutoff-start",
             )
         return build.cutoff_range(
-            parse_date(start, "--cutoff-start"), parse_date(end, "--cutoff-end"), step_days
+            parse_date(start, "--cutoff-start"),
+            parse_date(end, "--cutoff-end"),
+            step_days,
+            step_months=step_months,
         )
     raise CliUsageError("give at least one --cutoff date (or a cutoff range)", "--cutoff")
 
@@ -188,6 +202,11 @@ def features(
     cutoff_start: str = typer.Option(None, "--cutoff-start", help="First cutoff of a range."),
     cutoff_end: str = typer.Option(None, "--cutoff-end", help="Last cutoff of a range."),
     cutoff_step_days: int = typer.Option(None, "--cutoff-step-days", help="Days between cutoffs."),
+    cutoff_step_months: int = typer.Option(
+        None,
+        "--cutoff-step-months",
+        help="Months between cutoffs (from a month's last day: month ends).",
+    ),
     horizon_days: int = typer.Option(
         None, "--horizon-days", help="Add labels for this many days after each cutoff."
     ),
@@ -238,7 +257,9 @@ def features(
         )
         output.parent.mkdir(parents=True, exist_ok=True)
         feature_config = feature_settings(config_features, drop_zero_amounts, timezone)
-        cutoffs = resolve_cutoffs(cutoff, cutoff_start, cutoff_end, cutoff_step_days)
+        cutoffs = resolve_cutoffs(
+            cutoff, cutoff_start, cutoff_end, cutoff_step_days, cutoff_step_months
+        )
         suffix = output.suffix.lower()
         if suffix not in (".parquet", ".csv"):
             raise CliUsageError(

@@ -6,6 +6,7 @@ Features at a cutoff read only days <= cutoff; labels read only days in
 
 from __future__ import annotations
 
+import calendar
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
@@ -24,21 +25,44 @@ logger = logging.getLogger(__name__)
 Cutoffs: TypeAlias = Sequence[date] | pd.DataFrame
 
 
-def cutoff_range(start: date, end: date, step_days: int) -> list[date]:
-    """Cutoff dates from start to end inclusive, every step_days."""
-    if step_days <= 0:
+def cutoff_range(
+    start: date, end: date, step_days: int | None = None, *, step_months: int | None = None
+) -> list[date]:
+    """Cutoff dates from start to end inclusive, every `step_days` days or every `step_months`
+    months (one of the two). Months keep start's day of the month, or the last day where a
+    month is shorter; a start on the last day of its month gives month ends (Jan 31, Feb 29,
+    Mar 31, ...), as monthly snapshots are usually taken."""
+    if (step_days is None) == (step_months is None):
         raise TransactionLogError(
-            "the cutoff step must be a positive number of days", "--cutoff-step-days"
+            "give the cutoff step in days or in months (one of the two)", "--cutoff-step-days"
+        )
+    step, option = (step_days, "days") if step_months is None else (step_months, "months")
+    if step is None or step <= 0:
+        raise TransactionLogError(
+            f"the cutoff step must be a positive number of {option}", f"--cutoff-step-{option}"
         )
     if end < start:
         raise TransactionLogError(
             f"cutoff end {end} is before cutoff start {start}", "--cutoff-end"
         )
-    out, current = [], start
+    out, current, i = [], start, 0
     while current <= end:
         out.append(current)
-        current += timedelta(days=step_days)
+        i += 1  # each cutoff counted from start: no drift (Jan 31, Feb 29, Mar 31, not Mar 29)
+        if step_months is None:
+            current = start + timedelta(days=i * step)
+        else:
+            current = _add_months(start, i * step)
     return out
+
+
+def _add_months(day: date, months: int) -> date:
+    """`day` moved by `months` calendar months (see `cutoff_range`)."""
+    month_end = day.day == calendar.monthrange(day.year, day.month)[1]
+    years, month0 = divmod(day.month - 1 + months, 12)
+    year, month = day.year + years, month0 + 1
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, last if month_end else min(day.day, last))
 
 
 def check_cutoffs(

@@ -62,6 +62,14 @@ def test_cutoff_range_and_csv_output(tmp_path: Path, log_csv: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert pd.read_csv(out)[schema.CUTOFF].nunique() == 3
+    monthly = _run(
+        "--transactions", str(log_csv), "--cutoff-start", "2024-01-31", "--cutoff-end",
+        "2024-03-31", "--cutoff-step-months", "1", "--output", str(out),
+    )  # fmt: skip
+    assert monthly.exit_code == 0, monthly.output
+    assert sorted(pd.read_csv(out)[schema.CUTOFF].unique()) == [
+        "2024-01-31", "2024-02-29", "2024-03-31"
+    ]  # fmt: skip
 
 
 def test_config_file_maps_columns(tmp_path: Path) -> None:
@@ -92,6 +100,20 @@ def test_config_file_maps_columns(tmp_path: Path) -> None:
         (["--cutoff", "2024-03-31", "--horizon-days", "365"], "past the last day of the data"),
         ([], "give at least one --cutoff"),
         (["--cutoff", "2024-03-31", "--cutoff-start", "2024-01-01"], "either --cutoff or"),
+        (
+            [
+                "--cutoff-start",
+                "2024-01-31",
+                "--cutoff-end",
+                "2024-03-31",
+                "--cutoff-step-days",
+                "7",
+                "--cutoff-step-months",
+                "1",
+            ],
+            "either --cutoff-step-days or --cutoff-step-months",
+        ),
+        (["--cutoff-start", "2024-01-31", "--cutoff-end", "2024-03-31"], "a cutoff range needs"),
         (["--cutoff", "2024-03-31", "--timezone", "EST+5"], "--timezone: 'EST+5' is not an IANA"),
         (["--cutoff", "2024-03-31", "--naive-timezone", "Mars"], "--naive-timezone: 'Mars' is"),
         (["--cutoff", "2024-03-31", "--encoding", "cp1252"], "'latin-1' or 'utf-16', not 'cp1252'"),

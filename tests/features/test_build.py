@@ -207,6 +207,27 @@ def test_cutoff_range() -> None:
         build.cutoff_range(date(2024, 1, 1), date(2024, 1, 15), 0)
 
 
+def test_cutoff_range_in_months() -> None:
+    """From a month end, month ends (leap February included); from another day, that day or
+    the month's last; each counted from the start, so no drift after a short month."""
+    months = build.cutoff_range(date(2023, 11, 30), date(2024, 4, 30), step_months=1)
+    assert [d.isoformat() for d in months] == [
+        "2023-11-30", "2023-12-31", "2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30"
+    ]  # fmt: skip
+    quarters = build.cutoff_range(date(2023, 8, 30), date(2024, 6, 1), step_months=3)
+    assert [d.isoformat() for d in quarters] == [
+        "2023-08-30",
+        "2023-11-30",
+        "2024-02-29",
+        "2024-05-30",
+    ]
+    with pytest.raises(TransactionLogError, match="positive number of months") as info:
+        build.cutoff_range(date(2024, 1, 1), date(2024, 6, 1), step_months=0)
+    assert info.value.field == "--cutoff-step-months"
+    with pytest.raises(TransactionLogError, match="one of the two"):
+        build.cutoff_range(date(2024, 1, 1), date(2024, 6, 1), 7, step_months=1)
+
+
 def test_panel_has_one_row_per_customer_and_cutoff(tiny_log: pd.DataFrame) -> None:
     log = transactions.transactions_from_frame(tiny_log)
     panel = build.build_panel(log, [date(2024, 2, 1), CUTOFF], horizon_days=30)
