@@ -142,7 +142,8 @@ def work_clv(path: Path, cutoff: date, output: Path, memory_limit: str | None) -
         log = transactions.load_transactions(path, con=con)
         loaded = time.perf_counter()
         query = build.panel_query(log, [cutoff], None, FeatureConfig())
-        rows = con.execute(f"COPY ({query}) TO '{output}' (FORMAT PARQUET)").fetchall()[0][0]
+        copy = f"COPY ({query}) TO '{output}' ({build.PARQUET_OPTIONS})"
+        rows = con.execute(copy).fetchall()[0][0]
         con.close()
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu

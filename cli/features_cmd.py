@@ -274,9 +274,9 @@ def features(
                 )
                 build.check_cutoffs(log, cutoffs, horizon_days)
                 query = build.panel_query(log, cutoffs, horizon_days, feature_config)
-                fmt = "PARQUET" if suffix == ".parquet" else "CSV, HEADER"
+                fmt = build.PARQUET_OPTIONS if suffix == ".parquet" else "FORMAT CSV, HEADER"
                 with atomic_path(output) as tmp:
-                    copied = con.execute(f"COPY ({query}) TO '{_sql_string(tmp)}' (FORMAT {fmt})")
+                    copied = con.execute(f"COPY ({query}) TO '{_sql_string(tmp)}' ({fmt})")
                     rows = int(copied.fetchall()[0][0])
             finally:
                 con.close()

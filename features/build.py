@@ -24,6 +24,13 @@ logger = logging.getLogger(__name__)
 
 Cutoffs: TypeAlias = Sequence[date] | pd.DataFrame
 
+# How a feature table is written to Parquet (DuckDB's COPY options). Most feature columns are
+# measurements with as many values as rows, for which DuckDB tries a dictionary until it
+# outgrows the default limit; stopping at 1,024 entries keeps dictionaries for the columns
+# that have few values (stage, cutoff, counts, dates) and writes a million-row table in 0.69 s
+# instead of 0.92 s, 8% larger (10M-line synthetic log, `benchmarks/features_bench.py`).
+PARQUET_OPTIONS = "FORMAT PARQUET, DICTIONARY_SIZE_LIMIT 1024"
+
 
 def cutoff_range(
     start: date, end: date, step_days: int | None = None, *, step_months: int | None = None
