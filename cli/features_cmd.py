@@ -12,12 +12,13 @@ from typing import Final, get_args
 import typer
 from clv.features import build, transactions
 from clv.features.atomic import atomic_path
-from clv.features.config import ColumnMapping, FeatureConfig, known_timezone
+from clv.features.config import ColumnMapping, FeatureConfig, currency_symbol, known_timezone
 
 from .errors import CliUsageError, user_errors
 from .options import (
     AmountCol,
     ChannelCol,
+    CurrencySymbol,
     CustomerCol,
     DecimalSeparator,
     Encoding,
@@ -110,10 +111,16 @@ def column_mapping(
     naive_timezone: str | None = None,
     unit_price_col: str | None = None,
     encoding: str | None = None,
+    currency: str | None = None,
 ) -> ColumnMapping:
     """Column mapping from the config file, overridden by command-line options."""
     _check_choice(decimal_separator, DECIMAL_SEPARATORS, "--decimal-separator")
     _check_choice(encoding, ENCODINGS, "--encoding")
+    if currency is not None:
+        try:
+            currency_symbol(currency)
+        except ValueError as exc:
+            raise CliUsageError(f"--currency-symbol: {exc}", "--currency-symbol") from None
     if naive_timezone is not None:
         checked_timezone(naive_timezone, "--naive-timezone")
     overrides = {
@@ -129,6 +136,7 @@ def column_mapping(
         "naive_timezone": naive_timezone,
         "unit_price": unit_price_col,
         "encoding": encoding,
+        "currency_symbol": currency,
     }
     merged = {**config_columns, **{k: v for k, v in overrides.items() if v is not None}}
     return ColumnMapping(**merged)  # type: ignore[arg-type]
@@ -221,6 +229,7 @@ def features(
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
     encoding: Encoding = None,
+    currency_symbol: CurrencySymbol = None,
     naive_timezone: NaiveTimezone = None,
     drop_zero_amounts: bool = typer.Option(
         False, "--drop-zero-amounts", help="Drop (and count) transactions of amount 0."
@@ -254,6 +263,7 @@ def features(
             naive_timezone,
             unit_price_col,
             encoding,
+            currency_symbol,
         )
         output.parent.mkdir(parents=True, exist_ok=True)
         feature_config = feature_settings(config_features, drop_zero_amounts, timezone)

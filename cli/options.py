@@ -56,6 +56,14 @@ DecimalSeparator = Annotated[
         " group thousands: '1,234.5') or ',' ('10,5'; '.' may then group thousands: '1.234,5').",
     ),
 ]
+CurrencySymbol = Annotated[
+    str | None,
+    typer.Option(
+        "--currency-symbol",
+        help="Currency symbol that CSV amounts carry before or after the number, e.g. '$' for"
+        " '$1,234.50' or '-$5' (removed before reading).",
+    ),
+]
 Encoding = Annotated[
     str | None,
     typer.Option(

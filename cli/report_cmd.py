@@ -12,6 +12,7 @@ from .features_cmd import column_mapping, load_config_file, parse_date
 from .options import (
     AmountCol,
     ChannelCol,
+    CurrencySymbol,
     CustomerCol,
     DecimalSeparator,
     Encoding,
@@ -64,6 +65,7 @@ def report(
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
     encoding: Encoding = None,
+    currency_symbol: CurrencySymbol = None,
     naive_timezone: NaiveTimezone = None,
     config_file: Path = typer.Option(
         None,
@@ -106,6 +108,7 @@ def report(
             naive_timezone,
             unit_price_col,
             encoding,
+            currency_symbol,
         )
         if transactions_path is None and (config_columns or _any_set(columns)):
             raise CliUsageError(

@@ -18,6 +18,7 @@ from .features_cmd import column_mapping, load_config_file, parse_date
 from .options import (
     AmountCol,
     ChannelCol,
+    CurrencySymbol,
     CustomerCol,
     DecimalSeparator,
     Encoding,
@@ -156,6 +157,7 @@ def score(
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
     encoding: Encoding = None,
+    currency_symbol: CurrencySymbol = None,
     naive_timezone: NaiveTimezone = None,
     config_file: Path = typer.Option(
         None, "--config", help="TOML file with a columns table (as for `clv features`)."
@@ -197,6 +199,7 @@ def score(
             naive_timezone,
             unit_price_col,
             encoding,
+            currency_symbol,
         )
         scorer = _load_scorer(model_name, model_alias, model_version, threads)
         from clv.serving.scoring import frame_columns

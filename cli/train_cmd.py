@@ -21,6 +21,7 @@ from .features_cmd import column_mapping, feature_settings, parse_date, read_con
 from .options import (
     AmountCol,
     ChannelCol,
+    CurrencySymbol,
     CustomerCol,
     DecimalSeparator,
     Encoding,
@@ -188,6 +189,7 @@ def train(
     timestamp_format: TimestampFormat = None,
     decimal_separator: DecimalSeparator = None,
     encoding: Encoding = None,
+    currency_symbol: CurrencySymbol = None,
     naive_timezone: NaiveTimezone = None,
     drop_zero_amounts: bool = typer.Option(
         False, "--drop-zero-amounts", help="Drop (and count) transactions of amount 0."
@@ -230,6 +232,7 @@ def train(
             naive_timezone,
             unit_price_col,
             encoding,
+            currency_symbol,
         )
         feature_config = feature_settings(tables["features"], drop_zero_amounts, timezone)
         if evaluation is not None and evaluation not in EVALUATIONS:

@@ -29,6 +29,17 @@ def known_timezone(value: str) -> str:
     return value
 
 
+def currency_symbol(value: str) -> str:
+    """`value` if it can be a currency symbol around amounts ('$', '€', 'EUR'): 1 to 3
+    characters, none of them a digit, space, sign, quote or separator; ValueError otherwise."""
+    if not 1 <= len(value) <= 3 or any(c.isdigit() or c.isspace() or c in ".,+-'\"" for c in value):
+        raise ValueError(
+            f"'{value}' is not a currency symbol: give 1 to 3 characters without digits, "
+            "spaces, signs, quotes or separators, e.g. '$', '€' or 'EUR'"
+        )
+    return value
+
+
 class ColumnMapping(BaseModel):
     """Names of the columns in the user's file for each column of the transaction contract.
 
@@ -65,6 +76,14 @@ class ColumnMapping(BaseModel):
             "as 10.5 and allows '.' between groups of thousands ('1.234,5')"
         ),
     )
+    currency_symbol: str | None = Field(
+        default=None,
+        description=(
+            "a currency symbol that amounts written as text may carry before or after the "
+            "number ('$1,234.50', '-$5', '12,50 €'): it is removed before the number is read. "
+            "Amounts with another symbol are still not numbers"
+        ),
+    )
     encoding: Literal["utf-8", "latin-1", "utf-16"] = Field(
         default="utf-8",
         description=(
@@ -81,6 +100,11 @@ class ColumnMapping(BaseModel):
             "Dates without a time are dates in any zone and are never shifted"
         ),
     )
+
+    @field_validator("currency_symbol")
+    @classmethod
+    def _currency_symbol_plain(cls, value: str | None) -> str | None:
+        return None if value is None else currency_symbol(value)
 
     @field_validator("naive_timezone")
     @classmethod

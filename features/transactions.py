@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -351,7 +351,7 @@ def _typed_select(
     else:
         ts_expr = _timestamp_from_text(f"CAST({ts} AS VARCHAR)", timestamp_format, from_zone)
     amount_expr = f"CAST({amt} AS DOUBLE)" if _is_numeric(kind(schema.AMOUNT)) else None
-    amount_expr = amount_expr or _number_from_text(amt, separator)
+    amount_expr = amount_expr or _number_from_text(amt, separator, columns.currency_symbol)
     amount_missing = missing(schema.AMOUNT)
     quantity_parts = []
     if schema.QUANTITY in resolved:
@@ -402,11 +402,21 @@ _POINT_GROUPED = r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?"
 _COMMA_GROUPED = r"[+-]?[0-9]{1,3}(\.[0-9]{3})+(,[0-9]*)?"
 
 
-def _number_from_text(src: str, decimal_separator: str = ".") -> str:
+def _number_from_text(
+    src: str, decimal_separator: str = ".", currency_symbol: str | None = None
+) -> str:
     """SQL: a value as a DOUBLE, NULL when it is not a number. With the decimal separator '.'
     commas may group thousands ('1,234.5', `_POINT_GROUPED`); with ',' the comma is the
-    decimal point ('10,5' is 10.5) and dots may group thousands (`_COMMA_GROUPED`).
-    Validation counts and its example of a bad value both read numbers through this."""
+    decimal point ('10,5' is 10.5) and dots may group thousands (`_COMMA_GROUPED`). With a
+    `currency_symbol`, one such symbol before the number (after its sign, if any) or after it
+    is removed first ('-$1,234.5', '12,5 €'). Validation counts and its example of a bad value
+    both read numbers through this."""
+    if currency_symbol is not None:
+        symbol = re.escape(currency_symbol)
+        src = (
+            f"regexp_replace(TRIM(CAST({src} AS VARCHAR)), "
+            f"'^([+-]?) *{symbol} *| *{symbol}$', '\\1')"
+        )
     text = f"TRIM(CAST({src} AS VARCHAR))"
     if decimal_separator == ".":
         # Plain numbers take the cast alone; only what it refuses is tried as grouped.
@@ -600,11 +610,11 @@ def _raise_first_bad(
     column: str,
     count: int,
     problem: str,
-    decimal_separator: str | None = None,
+    hint_for: Callable[[str], str] | None = None,
 ) -> None:
     """TransactionLogError: `count` values of `column` have `problem`, with the first one
-    (where `condition` holds) and its row. With `decimal_separator` (a number column), the
-    message says how to read the example if it looks written for the other separator."""
+    (where `condition` holds) and its row. `hint_for` (of a number column) says how the
+    example might be read (`_number_hint`)."""
     rows = con.execute(
         f"""SELECT _row, CAST(_value AS VARCHAR) FROM (
                 SELECT row_number() OVER () AS _row, {_quote(source_col)} AS _value, *
@@ -612,11 +622,26 @@ def _raise_first_bad(
     ).fetchall()
     row = rows[0] if rows else None
     example = f" e.g. '{row[1]}' at data row {row[0]}" if row else ""
-    hint = _separator_hint(str(row[1]), decimal_separator) if row and decimal_separator else ""
+    hint = hint_for(str(row[1])) if row and hint_for else ""
     raise TransactionLogError(
         f"column '{source_col}' ({column}): {count:,} value(s) {problem}{example}{hint}",
         field=column,
     )
+
+
+# A value that would be a number but for a currency symbol before or after it ('$12.50').
+_WITH_SYMBOL = re.compile(r"[+-]? *([^\d\s.,+-]{1,3}) *[\d.,]+|[+-]?[\d.,]+ *([^\d\s.,+-]{1,3})")
+
+
+def _number_hint(value: str, decimal_separator: str, currency_symbol: str | None = None) -> str:
+    """How to read a value that is not a number: the option to set if it looks like a number
+    written with the other decimal separator (`_separator_hint`) or, for amounts
+    (`currency_symbol` given as '' when none is set), with a currency symbol; else ''."""
+    symbol = _WITH_SYMBOL.fullmatch(value.strip())
+    if currency_symbol == "" and symbol:
+        found = symbol[1] or symbol[2]
+        return f"; if the file writes a currency symbol, set --currency-symbol '{found}'"
+    return _separator_hint(value, decimal_separator)
 
 
 def _separator_hint(value: str, decimal_separator: str) -> str:
@@ -844,36 +869,53 @@ def _validate(
             ts_bad,
             f"cannot be parsed {expected}",
         )
-    separator = columns.decimal_separator
+    separator, currency = columns.decimal_separator, columns.currency_symbol
     number = _number_from_text("_value", separator)
-    not_a_number = f"NULLIF(TRIM(CAST(_value AS VARCHAR)), '') IS NOT NULL AND {number} IS NULL"
+    money = _number_from_text("_value", separator, currency)
+    present = "NULLIF(TRIM(CAST(_value AS VARCHAR)), '') IS NOT NULL"
+    not_a_number = f"{present} AND {number} IS NULL"
+
+    def amount_hint(value: str) -> str:
+        return _number_hint(value, separator, currency or "")
+
+    def refuse_quantities() -> None:
+        _raise_first_bad(
+            con,
+            resolved[schema.QUANTITY],
+            not_a_number,
+            schema.QUANTITY,
+            quantity_bad,
+            "are not numbers",
+            lambda value: _number_hint(value, separator),
+        )
+
     # With a unit price, a quantity that is not a number leaves the amount NULL too: it is
     # named first, as the cause.
     priced = columns.unit_price is not None
     if quantity_bad and priced:
-        src_q = resolved[schema.QUANTITY]
-        _raise_first_bad(
-            con, src_q, not_a_number, schema.QUANTITY, quantity_bad, "are not numbers", separator
-        )
+        refuse_quantities()
     amount_is = UNIT_PRICE if priced else schema.AMOUNT
     if amount_bad:
         _raise_first_bad(
-            con, src_amt, not_a_number, amount_is, amount_bad, "are not numbers", separator
+            con,
+            src_amt,
+            f"{present} AND {money} IS NULL",
+            amount_is,
+            amount_bad,
+            "are not numbers",
+            amount_hint,
         )
     if amount_inf:
         _raise_first_bad(
             con,
             src_amt,
-            _not_finite(number),
+            _not_finite(money),
             amount_is,
             amount_inf,
             "are NaN or infinite" + (" (or so is quantity x unit price)" if priced else ""),
         )
     if quantity_bad:
-        src_q = resolved[schema.QUANTITY]
-        _raise_first_bad(
-            con, src_q, not_a_number, schema.QUANTITY, quantity_bad, "are not numbers", separator
-        )
+        refuse_quantities()
     optional = [c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in resolved]
     clean, transactions = _clean_sql(resolved, config)
     con.execute(f"CREATE OR REPLACE TEMP VIEW clean_transactions AS {clean}")

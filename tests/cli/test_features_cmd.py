@@ -117,6 +117,7 @@ def test_config_file_maps_columns(tmp_path: Path) -> None:
         (["--cutoff", "2024-03-31", "--timezone", "EST+5"], "--timezone: 'EST+5' is not an IANA"),
         (["--cutoff", "2024-03-31", "--naive-timezone", "Mars"], "--naive-timezone: 'Mars' is"),
         (["--cutoff", "2024-03-31", "--encoding", "cp1252"], "'latin-1' or 'utf-16', not 'cp1252'"),
+        (["--cutoff", "2024-03-31", "--currency-symbol", "12"], "--currency-symbol: '12' is not"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(

@@ -110,6 +110,28 @@ def test_decimal_point_amounts_may_group_thousands_with_commas(tmp_path: Path) -
     ]
 
 
+def test_amounts_with_a_currency_symbol(tmp_path: Path) -> None:
+    """--currency-symbol removes one symbol before the number (after its sign) or after it;
+    quantities are numbers as before, and an amount in another currency is still refused."""
+    text = (
+        "customer_id,timestamp,amount,quantity\n"
+        '1,2024-01-01,"$1,234.50",2\n1,2024-01-02,-$5,1\n2,2024-01-02, $ 7 ,1\n'
+        "2,2024-01-03,3.25$,\n3,2024-01-03,8,1\n"
+    )
+    path = _write_csv(tmp_path, text)
+    with pytest.raises(TransactionLogError, match="set --currency-symbol '\\$'"):
+        transactions.load_transactions(path)
+    log = transactions.load_transactions(path, ColumnMapping(currency_symbol="$"))
+    amounts = log.con.execute("SELECT amount FROM transactions ORDER BY customer_id, timestamp")
+    assert [a for (a,) in amounts.fetchall()] == [1234.5, -5.0, 7.0, 3.25, 8.0]
+    other = _write_csv(tmp_path, text + "3,2024-01-04,€9,1\n", "other.csv")
+    with pytest.raises(TransactionLogError, match="1 value\\(s\\) are not numbers e.g. '€9'"):
+        transactions.load_transactions(other, ColumnMapping(currency_symbol="$"))
+    for bad in ("", "1$", "$ ", "EURO", "-"):
+        with pytest.raises(ValueError, match="not a currency symbol"):
+            ColumnMapping(currency_symbol=bad)
+
+
 @pytest.mark.parametrize(
     ("separator", "value", "hint"),
     [
@@ -121,7 +143,8 @@ def test_decimal_point_amounts_may_group_thousands_with_commas(tmp_path: Path) -
         (".", "1,2345.5", ""),
         (".", "12,345,67", ""),  # neither reading
         (",", "1.23,4", ""),  # neither reading: no hint
-        (".", "$4", ""),
+        (".", "$4", "set --currency-symbol '$'"),
+        (",", "4,50 €", "set --currency-symbol '€'"),
     ],
 )
 def test_amount_in_the_other_decimal_notation_says_which_option(
