@@ -13,6 +13,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from clv.features import build, schema, transactions
@@ -165,7 +166,14 @@ def reference_panel(
     """Features (and labels) of every customer with a purchase by each cutoff, sorted by
     cutoff and customer; None where SQL gives NULL. `log` holds clean contract columns."""
     config = config or FeatureConfig()
-    lines = _clean(log, config).assign(day=lambda f: pd.to_datetime(f["timestamp"]).dt.date)
+    zone = ZoneInfo(config.timezone)
+    lines = _clean(log, config).assign(
+        # an instant counts on its date in the feature zone; a naive time is local there
+        day=lambda f: [
+            (t.astimezone(zone) if t.tzinfo is not None else t).date()
+            for t in f["timestamp"].dt.to_pydatetime()
+        ]
+    )
     rows = []
     for customer, customer_lines in lines.groupby("customer_id"):
         days = _days(customer_lines)
@@ -218,6 +226,8 @@ _line = st.fixed_dictionaries(
     }
 )
 _optional = st.sets(st.sampled_from(["order_id", "quantity", "product", "channel"]))
+# Feature time zones: UTC, with daylight saving (both hemispheres), and odd offsets.
+ZONES = ["UTC", "America/New_York", "Europe/London", "Asia/Kolkata", "Pacific/Chatham"]
 
 
 def _frame(lines: list[dict], optional: set[str]) -> pd.DataFrame:
@@ -240,12 +250,18 @@ def _frame(lines: list[dict], optional: set[str]) -> pd.DataFrame:
     cutoff_days=st.lists(st.integers(0, SPAN_DAYS), min_size=1, max_size=3),
     horizon_days=st.integers(1, 200),
     drop_zero_amounts=st.booleans(),
+    zone=st.sampled_from(ZONES),
+    instants=st.booleans(),
 )
 def test_features_and_labels_equal_an_independent_computation(
-    lines, optional, cutoff_days, horizon_days, drop_zero_amounts
+    lines, optional, cutoff_days, horizon_days, drop_zero_amounts, zone, instants
 ) -> None:
+    """Also with days cut in another zone than UTC (`timezone`): the log's timestamps are
+    then instants (UTC) converted to that zone, or local times there already."""
     frame = _frame(lines, optional)
-    config = FeatureConfig(drop_zero_amounts=drop_zero_amounts)
+    if instants:
+        frame["timestamp"] = frame["timestamp"].dt.tz_localize("UTC")
+    config = FeatureConfig(drop_zero_amounts=drop_zero_amounts, timezone=zone)
     kept = frame[frame["amount"] != 0] if drop_zero_amounts else frame
     assume((kept["amount"] >= 0).any())  # a log with no purchase has no features to compare
     log = transactions.transactions_from_frame(frame, config=config)
