@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.metadata
 import logging
 import tempfile
 import tomllib
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Final, get_args
 
@@ -284,13 +286,34 @@ def features(
                 )
                 build.check_cutoffs(log, cutoffs, horizon_days)
                 query = build.panel_query(log, cutoffs, horizon_days, feature_config)
-                fmt = build.PARQUET_OPTIONS if suffix == ".parquet" else "FORMAT CSV, HEADER"
+                provenance = {
+                    "clv_version": _version(),
+                    "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "source": str(transactions_path.resolve()),
+                    "cutoffs": [c.isoformat() for c in cutoffs],
+                    "horizon_days": horizon_days,
+                    "features": feature_config.model_dump(mode="json"),
+                    "columns": columns.model_dump(mode="json"),
+                    "cleaning": dataclasses.asdict(log.report),
+                }
+                fmt = (
+                    build.parquet_options(provenance)
+                    if suffix == ".parquet"
+                    else "FORMAT CSV, HEADER"
+                )
                 with atomic_path(output) as tmp:
                     copied = con.execute(f"COPY ({query}) TO '{_sql_string(tmp)}' ({fmt})")
                     rows = int(copied.fetchall()[0][0])
             finally:
                 con.close()
     typer.echo(f"wrote {rows:,} rows ({len(cutoffs)} cutoff(s)) to {output}")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("clv-service")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _sql_string(path: Path) -> str:

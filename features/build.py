@@ -7,6 +7,7 @@ Features at a cutoff read only days <= cutoff; labels read only days in
 from __future__ import annotations
 
 import calendar
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
@@ -30,6 +31,18 @@ Cutoffs: TypeAlias = Sequence[date] | pd.DataFrame
 # that have few values (stage, cutoff, counts, dates) and writes a million-row table in 0.69 s
 # instead of 0.92 s, 8% larger (10M-line synthetic log, `benchmarks/features_bench.py`).
 PARQUET_OPTIONS = "FORMAT PARQUET, DICTIONARY_SIZE_LIMIT 1024"
+# The key of a feature file's Parquet key-value metadata that says how it was built.
+METADATA_KEY = "clv"
+
+
+def parquet_options(metadata: dict[str, object] | None = None) -> str:
+    """DuckDB COPY options that write a feature table (`PARQUET_OPTIONS`), with `metadata`
+    as JSON under `METADATA_KEY` in the file's key-value metadata (read it back with
+    `pyarrow.parquet.read_schema(path).metadata[b"clv"]`)."""
+    if metadata is None:
+        return PARQUET_OPTIONS
+    text = json.dumps(metadata, sort_keys=True, default=str).replace("'", "''")
+    return f"{PARQUET_OPTIONS}, KV_METADATA {{{METADATA_KEY}: '{text}'}}"
 
 
 def cutoff_range(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from clv.cli.main import app
 from clv.features import datasets, schema
@@ -44,6 +46,12 @@ def test_panel_with_labels(tmp_path: Path, log_csv: Path) -> None:
     assert {schema.FUTURE_SPEND, schema.CHURNED, schema.FREQUENCY} <= set(frame.columns)
     assert "wrote 5 rows" in result.output
     assert not [p for p in out.parent.iterdir() if p.name != "features.parquet"]  # no temp files
+    # the file says how it was built
+    built = json.loads(pq.read_schema(out).metadata[b"clv"])
+    assert built["cutoffs"] == ["2024-02-01", "2024-03-31"] and built["horizon_days"] == 30
+    assert built["source"] == str(log_csv.resolve())
+    assert built["features"]["timezone"] == "UTC" and built["columns"]["amount"] == "amount"
+    assert built["cleaning"]["rows_kept"] == len(pd.read_csv(log_csv))
 
 
 def test_cutoff_range_and_csv_output(tmp_path: Path, log_csv: Path) -> None:
