@@ -5,6 +5,11 @@ The validated log is a DuckDB view named `transactions` with the contract column
 table `daily` (see `sql.daily_sql`) and, with a product or channel column, `first_use`
 (see `sql.first_use_sql`). Bad values raise `TransactionLogError` naming the column,
 the value and its row; rows that cannot count as purchases are dropped and reported.
+
+How the user's file maps onto the contract is a `ColumnMapping` (column names, timestamp
+format, decimal separator, currency symbol, encoding, the zone of naive timestamps, or a unit
+price that quantity multiplies into the amount); timestamps become local times of
+`FeatureConfig.timezone`, whose calendar days the features count.
 """
 
 from __future__ import annotations
