@@ -215,6 +215,19 @@ def test_a_log_with_unit_prices_and_no_amount(tmp_path: Path) -> None:
     assert customer["frequency"] == 1 and customer["n_returns"] == 1
     assert customer["total_quantity"] == 13 and customer["n_products"] == 2
     assert row.loc["13078", "historical_value"] == pytest.approx(59.5)
+    # the same settings from a config file's [columns] and [features] tables
+    config = tmp_path / "retail.toml"
+    config.write_text(
+        '[columns]\ncustomer_id = "Customer ID"\ntimestamp = "InvoiceDate"\n'
+        'timestamp_format = "%m/%d/%Y %H:%M"\norder_id = "Invoice"\nquantity = "Quantity"\n'
+        'unit_price = "Price"\nproduct = "StockCode"\nnaive_timezone = "Europe/London"\n'
+        '[features]\ntimezone = "Europe/London"\n'
+    )
+    from_file = tmp_path / "g.csv"
+    args = ["--cutoff", "2009-12-08", "--output", str(from_file), "--config", str(config)]
+    result = _run("--transactions", str(path), *args)
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_csv(from_file), pd.read_csv(out))
     out.unlink()
     missing = _run(
         "--transactions", str(path), "--cutoff", "2009-12-08", "--output", str(out),
