@@ -208,6 +208,12 @@ def _resolve_columns(available: list[str], columns: ColumnMapping, where: str) -
     With a unit price (`columns.unit_price`), amount maps to the unit price column."""
     resolved: dict[str, str] = {}
     options = dict(_OPTION_FOR_COLUMN)
+    if columns.unit_price is not None and schema.AMOUNT in columns.model_fields_set:
+        raise TransactionLogError(
+            f"give either an amount column (--amount-col {columns.amount}) or a unit price "
+            f"(--unit-price-col {columns.unit_price}), not both",
+            field=UNIT_PRICE,
+        )
     for column in schema.REQUIRED_TRANSACTION_COLUMNS:
         source = columns.source_for(column)
         what = column

@@ -537,6 +537,8 @@ def test_amounts_are_quantity_times_unit_price(tmp_path: Path) -> None:
          "unit price"),
         (("", ""), {"quantity": None}, "a unit price (--unit-price-col Price) needs a quantity",
          "quantity"),
+        (("", ""), {"amount": "Price"}, "give either an amount column (--amount-col Price) or a "
+         "unit price (--unit-price-col Price), not both", "unit price"),
     ],
 )  # fmt: skip
 def test_unit_price_errors_name_the_column(
