@@ -7,6 +7,7 @@ import importlib.metadata
 import logging
 import tempfile
 import tomllib
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Final, get_args
@@ -119,12 +120,9 @@ def column_mapping(
     _check_choice(decimal_separator, DECIMAL_SEPARATORS, "--decimal-separator")
     _check_choice(encoding, ENCODINGS, "--encoding")
     if currency is not None:
-        try:
-            currency_symbol(currency)
-        except ValueError as exc:
-            raise CliUsageError(f"--currency-symbol: {exc}", "--currency-symbol") from None
+        _checked(currency_symbol, currency, "--currency-symbol")
     if naive_timezone is not None:
-        checked_timezone(naive_timezone, "--naive-timezone")
+        _checked(known_timezone, naive_timezone, "--naive-timezone")
     overrides = {
         "customer_id": customer_col,
         "timestamp": timestamp_col,
@@ -144,10 +142,10 @@ def column_mapping(
     return ColumnMapping(**merged)  # type: ignore[arg-type]
 
 
-def checked_timezone(zone: str, option: str) -> str:
-    """`zone` if it names a time zone; else a usage error naming `option`."""
+def _checked(check: Callable[[str], str], value: str, option: str) -> str:
+    """`check(value)` (a config validator); its ValueError as a usage error naming `option`."""
     try:
-        return known_timezone(zone)
+        return check(value)
     except ValueError as exc:
         raise CliUsageError(f"{option}: {exc}", option) from None
 
@@ -160,7 +158,7 @@ def feature_settings(
     if drop_zero_amounts:
         settings["drop_zero_amounts"] = True
     if timezone is not None:
-        settings["timezone"] = checked_timezone(timezone, "--timezone")
+        settings["timezone"] = _checked(known_timezone, timezone, "--timezone")
     return FeatureConfig(**settings)  # type: ignore[arg-type]
 
 

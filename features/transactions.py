@@ -131,7 +131,7 @@ def load_transactions(
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> TransactionLog:
     """Validate a CSV or Parquet transaction log and register it in DuckDB."""
-    path = Path(path)
+    path, columns = Path(path), columns or ColumnMapping()
     if not path.exists():
         raise TransactionLogError(f"transaction file not found: {path}", field="--transactions")
     if path.is_file() and path.stat().st_size == 0:
@@ -146,8 +146,7 @@ def load_transactions(
             else (f"read_parquet('{literal}/**/*.parquet')")
         )
     elif any(s in suffixes for s in (".csv", ".txt", ".tsv")):
-        encoding = (columns or ColumnMapping()).encoding
-        options = f"all_varchar = true, header = true, encoding = '{encoding}'"
+        options = f"all_varchar = true, header = true, encoding = '{columns.encoding}'"
         source = f"read_csv('{literal}', {options})"
     else:
         raise TransactionLogError(
@@ -157,8 +156,8 @@ def load_transactions(
     try:
         con.execute(f"CREATE OR REPLACE TEMP VIEW raw_transactions AS SELECT * FROM {source}")
     except duckdb.Error as exc:
-        raise _unreadable(str(path), exc, columns or ColumnMapping()) from exc
-    return _validate(con, columns or ColumnMapping(), config or FeatureConfig(), str(path))
+        raise _unreadable(str(path), exc, columns) from exc
+    return _validate(con, columns, config or FeatureConfig(), str(path))
 
 
 def transactions_from_frame(
@@ -644,12 +643,12 @@ def _raise_first_bad(
 _WITH_SYMBOL = re.compile(r"[+-]? *([^\d\s.,+-]{1,3}) *[\d.,]+|[+-]?[\d.,]+ *([^\d\s.,+-]{1,3})")
 
 
-def _number_hint(value: str, decimal_separator: str, currency_symbol: str | None = None) -> str:
+def _number_hint(value: str, decimal_separator: str, suggest_currency: bool = False) -> str:
     """How to read a value that is not a number: the option to set if it looks like a number
-    written with the other decimal separator (`_separator_hint`) or, for amounts
-    (`currency_symbol` given as '' when none is set), with a currency symbol; else ''."""
-    symbol = _WITH_SYMBOL.fullmatch(value.strip())
-    if currency_symbol == "" and symbol:
+    written with the other decimal separator (`_separator_hint`) or, with `suggest_currency`
+    (amounts read without a currency symbol), with a currency symbol; else ''."""
+    symbol = _WITH_SYMBOL.fullmatch(value.strip()) if suggest_currency else None
+    if symbol:
         found = symbol[1] or symbol[2]
         return f"; if the file writes a currency symbol, set --currency-symbol '{found}'"
     return _separator_hint(value, decimal_separator)
@@ -887,7 +886,7 @@ def _validate(
     not_a_number = f"{present} AND {number} IS NULL"
 
     def amount_hint(value: str) -> str:
-        return _number_hint(value, separator, currency or "")
+        return _number_hint(value, separator, suggest_currency=currency is None)
 
     def refuse_quantities() -> None:
         _raise_first_bad(

@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from clv.features import schema
+from clv.features.config import DEFAULT_TIMEZONE
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -49,7 +49,7 @@ class RequestPolicy:
     max_transactions: int = 100_000
     input_features: tuple[str, ...] | None = None
     zero_amount_is_purchase: bool = True
-    timezone: str = "UTC"  # the model's FeatureConfig.timezone: days are cut there
+    timezone: str = DEFAULT_TIMEZONE  # the model's FeatureConfig.timezone: days are cut there
 
 
 _policy = RequestPolicy()
@@ -103,13 +103,8 @@ class Transaction(BaseModel):
         if not isinstance(ts, datetime):
             return datetime(ts.year, ts.month, ts.day)
         if ts.tzinfo is not None:
-            return ts.astimezone(_zone(get_policy().timezone)).replace(tzinfo=None)
+            return ts.astimezone(ZoneInfo(get_policy().timezone)).replace(tzinfo=None)
         return ts
-
-
-@lru_cache(maxsize=8)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
 
 
 def _finite_features(values: dict[str, float | None]) -> dict[str, float | None]:
