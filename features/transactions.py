@@ -29,7 +29,7 @@ import pandas as pd
 from . import schema
 from .config import ColumnMapping, FeatureConfig
 from .errors import TransactionLogError
-from .sql import daily_sql, first_use_sql, per_order_sql
+from .sql import daily_sql, first_use_sql
 
 logger = logging.getLogger(__name__)
 
@@ -812,16 +812,7 @@ def _create_daily(
     optional = [c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in resolved]
     lines = _kept_lines_sql(resolved, deduplicate)
     con.execute(f"CREATE OR REPLACE TEMP VIEW kept_lines AS {lines}")
-    if schema.ORDER_ID not in resolved:
-        con.execute("CREATE OR REPLACE TEMP TABLE daily AS " + daily_sql(optional, "kept_lines"))
-        return
-    # Two statements: one chaining both aggregations ran out of memory on 100M lines under a
-    # 5 GB limit, where each alone spills and completes.
-    per_order = per_order_sql(optional, "kept_lines")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE per_order AS {per_order}")
-    daily = daily_sql(optional, per_order="temp.per_order")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE daily AS {daily}")
-    con.execute("DROP TABLE temp.per_order")
+    con.execute("CREATE OR REPLACE TEMP TABLE daily AS " + daily_sql(optional, "kept_lines"))
 
 
 def _validate(

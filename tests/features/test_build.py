@@ -110,16 +110,17 @@ def test_optional_columns_feed_basket_and_breadth_features() -> None:
 def test_orders_are_the_distinct_order_ids_of_each_day(integer_ids: bool) -> None:
     # a: Jan 1 holds orders 1 (two lines) and 2; Jan 2 holds the rest of order 2 (an order
     # that spans midnight counts on both days); Jan 3 holds order 3 (its line sent twice) and
-    # a line without an order id. b: one day of three orders, one day of lines without one.
-    ids = [1, 1, 2, 2, 3, 3, None, 4, 5, 6, None, None]
+    # a line without an order id. b: one day of three orders and a line without an order id
+    # (the days of several orders are counted apart), one day of lines without one.
+    ids = [1, 1, 2, 2, 3, 3, None, 4, 5, None, 6, None, None]
     frame = pd.DataFrame(
         {
-            "customer_id": ["a"] * 7 + ["b"] * 5,
+            "customer_id": ["a"] * 7 + ["b"] * 6,
             "timestamp": ["2024-01-01 09:00", "2024-01-01 09:00", "2024-01-01 23:00"]
             + ["2024-01-02 00:10", "2024-01-03", "2024-01-03", "2024-01-03"]
-            + ["2024-02-01"] * 3
+            + ["2024-02-01"] * 4
             + ["2024-02-02"] * 2,
-            "amount": [10.0, 20.0, 5.0, 5.0, 7.0, 7.0, 1.0, 1.0, 2.0, 3.0, 4.0, 6.0],
+            "amount": [10.0, 20.0, 5.0, 5.0, 7.0, 7.0, 1.0, 1.0, 2.0, 8.0, 3.0, 4.0, 6.0],
             "order_id": pd.array(ids, dtype="Int64")
             if integer_ids
             else [None if i is None else f"o{i}" for i in ids],
