@@ -102,21 +102,23 @@ def load_config_file(path: Path | None) -> tuple[dict[str, object], dict[str, ob
 
 def column_mapping(
     config_columns: dict[str, object],
-    customer_col: str | None,
-    timestamp_col: str | None,
-    amount_col: str | None,
-    order_col: str | None,
-    quantity_col: str | None,
-    product_col: str | None,
-    channel_col: str | None,
-    timestamp_format: str | None,
+    *,
+    customer_col: str | None = None,
+    timestamp_col: str | None = None,
+    amount_col: str | None = None,
+    order_col: str | None = None,
+    quantity_col: str | None = None,
+    product_col: str | None = None,
+    channel_col: str | None = None,
+    timestamp_format: str | None = None,
     decimal_separator: str | None = None,
     naive_timezone: str | None = None,
     unit_price_col: str | None = None,
     encoding: str | None = None,
     currency: str | None = None,
 ) -> ColumnMapping:
-    """Column mapping from the config file, overridden by command-line options."""
+    """Column mapping from the config file, overridden by command-line options (keywords:
+    each command passes its own column options by name)."""
     _check_choice(decimal_separator, DECIMAL_SEPARATORS, "--decimal-separator")
     _check_choice(encoding, ENCODINGS, "--encoding")
     if currency is not None:
@@ -251,19 +253,19 @@ def features(
         config_columns, config_features = load_config_file(config_file)
         columns = column_mapping(
             config_columns,
-            customer_col,
-            timestamp_col,
-            amount_col,
-            order_col,
-            quantity_col,
-            product_col,
-            channel_col,
-            timestamp_format,
-            decimal_separator,
-            naive_timezone,
-            unit_price_col,
-            encoding,
-            currency_symbol,
+            customer_col=customer_col,
+            timestamp_col=timestamp_col,
+            amount_col=amount_col,
+            order_col=order_col,
+            quantity_col=quantity_col,
+            product_col=product_col,
+            channel_col=channel_col,
+            timestamp_format=timestamp_format,
+            decimal_separator=decimal_separator,
+            naive_timezone=naive_timezone,
+            unit_price_col=unit_price_col,
+            encoding=encoding,
+            currency=currency_symbol,
         )
         output.parent.mkdir(parents=True, exist_ok=True)
         feature_config = feature_settings(config_features, drop_zero_amounts, timezone)

@@ -96,19 +96,19 @@ def report(
         config_columns, _ = load_config_file(config_file)
         columns = column_mapping(
             config_columns,
-            customer_col,
-            timestamp_col,
-            amount_col,
-            order_col,
-            quantity_col,
-            product_col,
-            channel_col,
-            timestamp_format,
-            decimal_separator,
-            naive_timezone,
-            unit_price_col,
-            encoding,
-            currency_symbol,
+            customer_col=customer_col,
+            timestamp_col=timestamp_col,
+            amount_col=amount_col,
+            order_col=order_col,
+            quantity_col=quantity_col,
+            product_col=product_col,
+            channel_col=channel_col,
+            timestamp_format=timestamp_format,
+            decimal_separator=decimal_separator,
+            naive_timezone=naive_timezone,
+            unit_price_col=unit_price_col,
+            encoding=encoding,
+            currency=currency_symbol,
         )
         if transactions_path is None and (config_columns or _any_set(columns)):
             raise CliUsageError(

@@ -187,19 +187,19 @@ def score(
         config_columns, _ = load_config_file(config_file)
         columns = column_mapping(
             config_columns,
-            customer_col,
-            timestamp_col,
-            amount_col,
-            order_col,
-            quantity_col,
-            product_col,
-            channel_col,
-            timestamp_format,
-            decimal_separator,
-            naive_timezone,
-            unit_price_col,
-            encoding,
-            currency_symbol,
+            customer_col=customer_col,
+            timestamp_col=timestamp_col,
+            amount_col=amount_col,
+            order_col=order_col,
+            quantity_col=quantity_col,
+            product_col=product_col,
+            channel_col=channel_col,
+            timestamp_format=timestamp_format,
+            decimal_separator=decimal_separator,
+            naive_timezone=naive_timezone,
+            unit_price_col=unit_price_col,
+            encoding=encoding,
+            currency=currency_symbol,
         )
         scorer = _load_scorer(model_name, model_alias, model_version, threads)
         from clv.serving.scoring import frame_columns

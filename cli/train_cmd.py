@@ -220,19 +220,19 @@ def train(
         tables = load_train_config(config_file)
         columns = column_mapping(
             tables["columns"],
-            customer_col,
-            timestamp_col,
-            amount_col,
-            order_col,
-            quantity_col,
-            product_col,
-            channel_col,
-            timestamp_format,
-            decimal_separator,
-            naive_timezone,
-            unit_price_col,
-            encoding,
-            currency_symbol,
+            customer_col=customer_col,
+            timestamp_col=timestamp_col,
+            amount_col=amount_col,
+            order_col=order_col,
+            quantity_col=quantity_col,
+            product_col=product_col,
+            channel_col=channel_col,
+            timestamp_format=timestamp_format,
+            decimal_separator=decimal_separator,
+            naive_timezone=naive_timezone,
+            unit_price_col=unit_price_col,
+            encoding=encoding,
+            currency=currency_symbol,
         )
         feature_config = feature_settings(tables["features"], drop_zero_amounts, timezone)
         if evaluation is not None and evaluation not in EVALUATIONS:
