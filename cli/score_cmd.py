@@ -216,7 +216,9 @@ def score(
             config = scorer.model.spec.feature_config
             con = transactions.connect(memory_limit=memory_limit)
             try:
-                log = transactions.load_transactions(transactions_path, columns, config, con)
+                # Read as the model's training log was, under this command's column options.
+                mapping = columns.over(scorer.model.spec.columns)
+                log = transactions.load_transactions(transactions_path, mapping, config, con)
                 build.check_cutoffs(log, [day])
                 features = build.build_features(log, [day], config)
             finally:

@@ -111,6 +111,25 @@ class ColumnMapping(BaseModel):
     def _naive_timezone_known(cls, value: str | None) -> str | None:
         return None if value is None else known_timezone(value)
 
+    def over(self, base: ColumnMapping | None) -> ColumnMapping:
+        """The fields set here (by options or a config file) over `base`, e.g. the columns a
+        model was trained with (`clv score`, `clv report`); `base` None: self.
+
+        An amount column set here replaces `base`'s unit price, and a unit price its amount
+        column: a line's amount comes from one or the other.
+        """
+        if base is None:
+            return self
+        chosen = self.model_dump(include=self.model_fields_set)
+        # Only the fields set in each: a column left at its default name is read only when
+        # the file has it, one set by name must be there (`transactions._resolve_columns`).
+        merged = base.model_dump(include=base.model_fields_set)
+        if schema.AMOUNT in chosen and "unit_price" not in chosen:
+            merged.pop("unit_price", None)
+        if "unit_price" in chosen and schema.AMOUNT not in chosen:
+            merged.pop(schema.AMOUNT, None)
+        return ColumnMapping(**(merged | chosen))
+
     def source_for(self, column: str) -> str | None:
         """The file's column name for a contract column, or None when not mapped."""
         value = getattr(self, column)

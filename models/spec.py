@@ -11,8 +11,8 @@ import json
 from datetime import date, datetime
 from typing import Any, Final
 
-from clv.features.config import FeatureConfig
-from pydantic import BaseModel, ConfigDict, Field
+from clv.features.config import ColumnMapping, FeatureConfig
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 VALUE_TIERS: Final = ("platinum", "gold", "silver", "bronze")
 # Settings added after models were first saved, with the default that older models were
@@ -73,6 +73,19 @@ class ModelSpec(BaseModel):
     data_hash: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
     validation_metrics: dict[str, dict[str, float]] = Field(default_factory=dict)
+    columns: ColumnMapping | None = Field(
+        default=None,
+        description="how the columns of the training log were read (the column options and "
+        "config file of `clv train`): `clv score` and `clv report` read a log the same way, "
+        "under any option given to them (`ColumnMapping.over`). None for a model trained on "
+        "an already loaded log, or saved before this was recorded",
+    )
+
+    @field_serializer("columns")
+    def _columns_as_set(self, columns: ColumnMapping | None) -> dict[str, Any] | None:
+        # Only the fields that were set: a default column name is read only if a log has it,
+        # a name that was set must be there; loading the spec again keeps the difference.
+        return None if columns is None else columns.model_dump(exclude_unset=True)
 
     def canonical_json(self) -> str:
         """The spec as JSON with sorted keys: the bytes the fingerprint is taken over."""
@@ -81,6 +94,8 @@ class ModelSpec(BaseModel):
         for name, default in _LATER_FEATURE_SETTINGS.items():
             if features.get(name) == default:
                 del features[name]
+        if data.get("columns") is None:  # models saved before columns were recorded
+            data.pop("columns", None)
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def fingerprint(self) -> str:

@@ -108,14 +108,15 @@ def customer_base(
 ) -> CustomerBase:
     """Features and predictions for every customer who bought on or before `as_of`.
 
-    `transactions`: a CSV/Parquet log (columns mapped by `columns`); None reads the bundled
-    CDNOW master log. Features use the model's own feature config. Labels are added when the
-    model's horizon after `as_of` lies inside the log. Raises TransactionLogError on a bad log
-    or an as-of date outside it.
+    `transactions`: a CSV/Parquet log, its columns mapped by `columns` over those the model was
+    trained with (`ColumnMapping.over`); None reads the bundled CDNOW master log. Features use
+    the model's own feature config. Labels are added when the model's horizon after `as_of`
+    lies inside the log. Raises TransactionLogError on a bad log or an as-of date outside it.
     """
     bundled = transactions is None
     path = cdnow_master_path() if bundled else Path(transactions)  # type: ignore[arg-type]
-    mapping = CDNOW_COLUMNS if bundled else (columns or ColumnMapping())
+    # A log of the user's is read as the model's training log was, under `columns`.
+    mapping = CDNOW_COLUMNS if bundled else (columns or ColumnMapping()).over(model.spec.columns)
     config = model.spec.feature_config
     horizon = model.spec.horizon_days
     con = connect()

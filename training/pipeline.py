@@ -103,10 +103,11 @@ def run_training(
     logger.info("tracking to %s (experiment '%s')", uri, experiment)
     git = tracking.git_state()
     if isinstance(source, TransactionLog):
-        log, source_name = source, None
+        log, source_name, columns = source, None, None  # read by the caller: unknown here
         data_hash = data_hash or "unknown"
     else:
         path = Path(source)
+        columns = columns or ColumnMapping()
         log = load_transactions(path, columns, config.feature_config, connect(memory_limit))
         source_name = str(path)
         logger.info("hashing %s", path)
@@ -115,7 +116,7 @@ def run_training(
 
     logger.info("evaluating (%s, %d-day horizon)", config.evaluation, config.horizon_days)
     result = evaluate(log, config)
-    model = result.model.with_spec(code_version=git.commit, data_hash=data_hash)
+    model = result.model.with_spec(code_version=git.commit, data_hash=data_hash, columns=columns)
     example = input_example(log, result, config)
 
     with mlflow.start_run(experiment_id=experiment_id) as run:

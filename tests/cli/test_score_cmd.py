@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 from clv.cli.main import app
 from clv.features import schema
-from clv.features.config import FeatureConfig
+from clv.features.config import ColumnMapping, FeatureConfig
 from clv.features.datasets import cdnow_master_path, cdnow_sample_ids
 from typer.testing import CliRunner
+
+from ..conftest import make_champion_store
 
 runner = CliRunner()
 
@@ -56,6 +58,30 @@ def test_scores_every_customer_from_transactions(store, sample_log, tmp_path, sm
     assert "driver_3_feature" not in scores.columns
     total = scores["base_value"] + scores.filter(like="family_").sum(axis=1)
     np.testing.assert_allclose(total, scores["predicted_value"], rtol=1e-9, atol=1e-9)
+
+
+def test_reads_a_log_as_the_model_was_trained_to(tmp_path, sample_log, small_model, small_panel,
+                                                small_features, monkeypatch):  # fmt: skip
+    """A model trained on a log with its own column names (recorded in its spec) scores such
+    a log without the column options; options given to `clv score` still win."""
+    trained = small_model.with_spec(columns=ColumnMapping(customer_id="cust", timestamp="date"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", make_champion_store(tmp_path, trained, small_panel))
+    renamed = tmp_path / "renamed.csv"
+    pd.read_csv(sample_log, dtype=str).rename(columns={"customer_id": "cust"}).to_csv(
+        renamed, index=False
+    )
+    expected = small_model.predict(small_features).set_index(schema.CUSTOMER_ID)
+    for log, options in ((renamed, []), (sample_log, ["--customer-col", "customer_id"])):
+        out = tmp_path / "scores.parquet"
+        result = _score("--transactions", str(log), *options, "--as-of", "1997-09-30",
+                        "--output", str(out), "--drivers", "0")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        scores = pd.read_parquet(out).set_index(schema.CUSTOMER_ID).loc[expected.index]
+        np.testing.assert_allclose(scores["predicted_value"], expected["predicted_value"])
+    # without the option, the original log lacks the model's customer column: named, exit 2
+    result = _score("--transactions", str(sample_log), "--as-of", "1997-09-30",
+                    "--output", str(tmp_path / "x.parquet"))  # fmt: skip
+    assert result.exit_code == 2 and "column 'cust' for customer_id not found" in result.output
 
 
 def test_scores_a_feature_file_to_csv(store, tmp_path, small_model, small_features):

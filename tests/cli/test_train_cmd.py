@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from clv.cli import train_cmd
 from clv.cli.main import app
+from clv.features.config import ColumnMapping
 from clv.features.datasets import cdnow_master_path, cdnow_sample_ids
 from clv.models.registry import REGISTERED_MODEL_NAME
 from clv.training import gate, promotion, tracking
@@ -142,6 +143,10 @@ def test_first_run_is_logged_registered_and_promoted(two_runs, sample_csv: Path)
         assert spec.validation_metrics["model"]["spearman"] == pytest.approx(
             metrics["model.spearman"]
         )
+        # How the log's columns were read (the config file's [columns]), for score and report;
+        # only what was set: other columns keep their read-if-present defaults.
+        assert spec.columns == ColumnMapping(timestamp="date")
+        assert spec.columns.model_fields_set == {"timestamp"}
 
 
 def test_metrics_json_has_model_and_baseline(two_runs) -> None:

@@ -570,6 +570,24 @@ def test_csv_in_another_encoding_is_read_with_the_encoding_option(tmp_path: Path
     assert log.report.rows_read == 30_001
 
 
+def test_options_over_the_columns_a_model_was_trained_with() -> None:
+    """`clv score` and `clv report` read a log as training did, under their own options."""
+    trained = ColumnMapping(customer_id="cust", quantity="qty", unit_price="price",
+                            naive_timezone="UTC")  # fmt: skip
+    assert ColumnMapping().over(None) == ColumnMapping()
+    same = ColumnMapping().over(trained)
+    assert same == trained and same.model_fields_set == trained.model_fields_set
+    # an option wins; a column left at its default name stays read-if-present
+    latin = ColumnMapping(encoding="latin-1").over(trained)
+    assert latin.encoding == "latin-1" and latin.customer_id == "cust"
+    assert "product" not in latin.model_fields_set
+    # a line's amount comes from an amount column or a unit price: one replaces the other
+    total = ColumnMapping(amount="total").over(trained)
+    assert total.amount == "total" and total.unit_price is None and total.quantity == "qty"
+    priced = ColumnMapping(unit_price="p").over(ColumnMapping(amount="total"))
+    assert priced.unit_price == "p" and "amount" not in priced.model_fields_set
+
+
 def test_one_column_cannot_play_two_roles(tmp_path: Path) -> None:
     path = _write_csv(tmp_path, "customer_id,timestamp,amount,order_id\na,2024-01-01,5,o1\n")
     both = r"'amount' is given as both customer_id \(--customer-col\) and amount \(--amount-col\)"

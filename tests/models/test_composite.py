@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from clv.features import schema
 from clv.features.build import build_features
+from clv.features.config import ColumnMapping
 from clv.features.transactions import transactions_from_frame
 from clv.models.composite import PREDICTION_COLUMNS, CLVModel
 from clv.models.spec import VALUE_TIERS
@@ -88,11 +89,13 @@ def test_load_refuses_a_tampered_spec(small_model, tmp_path):
 
 
 def test_a_model_saved_before_the_timezone_setting_still_loads(small_model, tmp_path):
-    """A model saved before FeatureConfig had `timezone` has no such key in spec.json, and
-    its manifest holds the fingerprint of that JSON: it loads, with days cut in UTC as then."""
+    """A model saved before FeatureConfig had `timezone` (and before the spec recorded the
+    training log's columns) has no such keys in spec.json, and its manifest holds the
+    fingerprint of that JSON: it loads, with days cut in UTC as then."""
     directory = small_model.save(tmp_path / "m")
     spec = json.loads((directory / "spec.json").read_text())
     del spec["feature_config"]["timezone"]
+    assert spec.pop("columns") is None
     (directory / "spec.json").write_text(json.dumps(spec, indent=2, sort_keys=True))
     manifest = json.loads((directory / "manifest.json").read_text())
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()
@@ -108,6 +111,16 @@ def test_a_model_saved_before_the_timezone_setting_still_loads(small_model, tmp_
     moved = small_model.spec.model_copy(update={"feature_config": berlin})
     assert moved.fingerprint() != small_model.spec.fingerprint()
     assert '"timezone":"Europe/Berlin"' in moved.canonical_json()
+
+
+def test_the_training_logs_columns_travel_with_the_model(small_model, tmp_path):
+    """Only the fields that were set are saved: a default name stays read-if-present."""
+    columns = ColumnMapping(customer_id="cust", quantity="qty", unit_price="price")
+    model = small_model.with_spec(columns=columns)
+    loaded = CLVModel.load(model.save(tmp_path / "m"))
+    assert loaded.spec.columns == columns
+    assert loaded.spec.columns.model_fields_set == {"customer_id", "quantity", "unit_price"}
+    assert loaded.spec.fingerprint() == model.spec.fingerprint() != small_model.spec.fingerprint()
 
 
 def test_load_refuses_a_missing_file(small_model, tmp_path):

@@ -112,3 +112,18 @@ def test_report_is_logged_to_the_models_run(champion_report, report_store) -> No
 def test_output_is_written_atomically(champion_report) -> None:
     path, _ = champion_report
     assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_a_log_is_read_as_the_models_training_log_was(small_model, sample_csv) -> None:
+    """The report reads a user's log with the columns the model was trained with (here the
+    CDNOW file's `date`), under any column option it is given."""
+    from clv.features.errors import TransactionLogError
+    from clv.reports.data import customer_base
+
+    as_of = date(1997, 9, 30)
+    with pytest.raises(TransactionLogError, match="column 'timestamp'"):
+        customer_base(small_model, sample_csv, None, as_of)  # trained columns unknown
+    trained = small_model.with_spec(columns=CDNOW_COLUMNS)
+    base = customer_base(trained, sample_csv, None, as_of)
+    given = customer_base(small_model, sample_csv, CDNOW_COLUMNS, as_of)
+    assert len(base.features) == len(given.features) == 2357
