@@ -419,8 +419,19 @@ def _number_from_text(
     commas may group thousands ('1,234.5', `_POINT_GROUPED`); with ',' the comma is the
     decimal point ('10,5' is 10.5) and dots may group thousands (`_COMMA_GROUPED`). With a
     `currency_symbol`, one such symbol before the number (after its sign, if any) or after it
-    is removed first ('-$1,234.5', '12,5 €'). Validation counts and its example of a bad value
-    both read numbers through this."""
+    is removed first ('-$1,234.5', '12,5 €'). A number in parentheses is negative, as
+    accounting formats write it ('(12.50)', '($1,234.50)'); a sign inside them is refused.
+    Validation counts and its example of a bad value both read numbers through this."""
+    number = _unbracketed_number(src, decimal_separator, currency_symbol)
+    text = f"TRIM(CAST({src} AS VARCHAR))"
+    inner = f"substr({text}, 2, length({text}) - 2)"
+    bracketed = _unbracketed_number(inner, decimal_separator, currency_symbol)
+    negative = f"CASE WHEN regexp_full_match({text}, '\\( *[^ +-].*\\)') THEN -({bracketed}) END"
+    return f"COALESCE({number}, {negative})"
+
+
+def _unbracketed_number(src: str, decimal_separator: str, currency_symbol: str | None) -> str:
+    """SQL: `_number_from_text` of a value that is not in parentheses."""
     if currency_symbol is not None:
         symbol = re.escape(currency_symbol)
         src = (
@@ -646,7 +657,10 @@ _WITH_SYMBOL = re.compile(r"[+-]? *([^\d\s.,+-]{1,3}) *[\d.,]+|[+-]?[\d.,]+ *([^
 def _number_hint(value: str, decimal_separator: str, suggest_currency: bool = False) -> str:
     """How to read a value that is not a number: the option to set if it looks like a number
     written with the other decimal separator (`_separator_hint`) or, with `suggest_currency`
-    (amounts read without a currency symbol), with a currency symbol; else ''."""
+    (amounts read without a currency symbol), with a currency symbol; else ''. A value in
+    parentheses (an accounting negative) is judged by what they hold."""
+    bracketed = re.fullmatch(r"\((.*)\)", value.strip())
+    value = bracketed[1] if bracketed else value
     symbol = _WITH_SYMBOL.fullmatch(value.strip()) if suggest_currency else None
     if symbol:
         found = symbol[1] or symbol[2]

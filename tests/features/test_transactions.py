@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -130,6 +131,36 @@ def test_amounts_with_a_currency_symbol(tmp_path: Path) -> None:
     for bad in ("", "1$", "$ ", "EURO", "-"):
         with pytest.raises(ValueError, match="not a currency symbol"):
             ColumnMapping(currency_symbol=bad)
+
+
+def test_amounts_in_parentheses_are_negative(tmp_path: Path) -> None:
+    """Accounting formats write a negative amount in parentheses: '(12.50)' is -12.5, also
+    with thousands, a currency symbol or a decimal comma; a sign inside them is refused."""
+    path = _write_csv(
+        tmp_path,
+        "customer_id,timestamp,amount,quantity\n"
+        '1,2024-01-01,30,1\n1,2024-01-02,(12.50),(1)\n1,2024-01-03,"( 1,234.5 )",1\n',
+    )
+    log = transactions.load_transactions(path)
+    lines = log.con.execute("SELECT amount, quantity FROM transactions ORDER BY timestamp")
+    assert lines.fetchall() == [(30.0, 1.0), (-12.5, -1.0), (-1234.5, 1.0)]
+    assert log.report.rows_kept == 3
+    priced = _write_csv(tmp_path, 'customer_id,timestamp,amount\n1,2024-01-01,"($1,234.50)"\n'
+                        '1,2024-01-02,$40\n', "symbol.csv")  # fmt: skip
+    log = transactions.load_transactions(priced, ColumnMapping(currency_symbol="$"))
+    assert log.con.execute("SELECT SUM(amount) FROM transactions").fetchall() == [(-1194.5,)]
+    comma = _write_csv(tmp_path, 'customer_id,timestamp,amount\n1,2024-01-01,"(1.234,5)"\n'
+                       "1,2024-01-02,40\n", "comma.csv")  # fmt: skip
+    log = transactions.load_transactions(comma, ColumnMapping(decimal_separator=","))
+    assert log.con.execute("SELECT SUM(amount) FROM transactions").fetchall() == [(-1194.5,)]
+    for bad in ("(-5)", "()", "(12", "-(4)"):
+        path = _write_csv(tmp_path, f'customer_id,timestamp,amount\n1,2024-01-01,"{bad}"\n')
+        with pytest.raises(TransactionLogError, match=f"not numbers e.g. '{re.escape(bad)}'"):
+            transactions.load_transactions(path)
+    # the hint sees through the parentheses
+    path = _write_csv(tmp_path, 'customer_id,timestamp,amount\n1,2024-01-01,"($4)"\n')
+    with pytest.raises(TransactionLogError, match="set --currency-symbol '\\$'"):
+        transactions.load_transactions(path)
 
 
 @pytest.mark.parametrize(
