@@ -64,11 +64,11 @@ def daily_sql(optional_columns: Iterable[str], source: str = "transactions") -> 
 
     With an order id, `n_orders` counts the distinct order ids of the day. Lines are summed
     per day in one pass, which also keeps the day's smallest and largest order id: equal, the
-    day has one order (nearly every day of a real log), and only the lines of the other days
-    are read again to count their orders. That is the same number as a COUNT(DISTINCT
+    day has one order (98% of the days of the synthetic log), and only the lines of the other
+    days are read again to count their orders. That is the same number as a COUNT(DISTINCT
     order_id) per day, which DuckDB computes an order of magnitude slower, and as summing
     lines per order first and then per day, which held a second table as large as this one
-    (at 100M lines, 63M orders and 62M days) and took a quarter longer.
+    (at 100M lines, 63M orders and 62M days; 54.2 s against 47.1 s under 7 GB).
     Returns are not counted here: amounts are never NULL or NaN, so a day's returns are its
     lines that are not purchases (`n_transactions - n_purchases`), one aggregate and one column
     fewer. Counts and gaps are 32-bit integers: narrower rows spill less under a memory limit.
