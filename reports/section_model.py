@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Final
 
 import pandas as pd
+from clv.features.config import ColumnMapping
 from clv.features.datasets import cdnow_master_path
 from clv.models.composite import BASELINE_FEATURES
 from clv.training.artifacts import BASELINE_CHURN_PROBABILITY, BASELINE_VALUE
@@ -92,6 +93,7 @@ def model_card(data: ReportData) -> Section:
         ("Training cutoffs", ", ".join(str(c) for c in window.cutoffs)),
         ("Horizon", f"{spec.horizon_days} days after each cutoff"),
         ("Days", f"calendar days in {spec.feature_config.timezone}"),
+        ("Training log columns", _columns(spec.columns)),
         ("Customers", "; ".join(customers)),
         (
             "Evaluation",
@@ -139,6 +141,16 @@ def model_card(data: ReportData) -> Section:
     else:
         section.note("The model carries no validation metrics.")
     return section
+
+
+def _columns(columns: ColumnMapping | None) -> str:
+    """How the training log's columns were read: the options set, as `clv score` reuses them."""
+    if columns is None:
+        return "not recorded"
+    chosen = columns.model_dump(mode="json", exclude_unset=True)
+    if not chosen:
+        return "the contract's names (customer_id, timestamp, amount, ...)"
+    return ", ".join(f"{name} = {value}" for name, value in sorted(chosen.items()))
 
 
 def _param(params: dict[str, str], name: str) -> str | None:

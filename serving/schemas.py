@@ -307,3 +307,9 @@ class ModelInfo(BaseModel):
     tier_thresholds: dict[str, float]
     validation_metrics: dict[str, dict[str, float]]
     fingerprint: str
+    training_columns: dict[str, Any] | None = Field(
+        default=None,
+        description="the column options the training log was read with (only those set; "
+        "null when not recorded): `clv score` and `clv report` read a log the same way. "
+        "Requests to this API use its own field names whatever these are",
+    )

@@ -88,6 +88,7 @@ def test_model_card_holds_window_horizon_version_and_baseline_metrics(
     spec = small_model.spec
     assert f"{spec.horizon_days} days after each cutoff" in html
     assert f"calendar days in {spec.feature_config.timezone}" in html
+    assert "<td>Training log columns</td><td>not recorded</td>" in html  # fitted directly
     assert f"{spec.training_window.first_date} to {spec.training_window.last_date}" in html
     assert ", ".join(str(c) for c in spec.training_window.cutoffs) in html
     assert "clv version 1 (alias @champion)" in html
@@ -127,3 +128,13 @@ def test_a_log_is_read_as_the_models_training_log_was(small_model, sample_csv) -
     base = customer_base(trained, sample_csv, None, as_of)
     given = customer_base(small_model, sample_csv, CDNOW_COLUMNS, as_of)
     assert len(base.features) == len(given.features) == 2357
+
+
+def test_the_model_card_says_how_the_training_log_was_read() -> None:
+    from clv.features.config import ColumnMapping
+    from clv.reports.section_model import _columns
+
+    assert _columns(None) == "not recorded"
+    assert _columns(ColumnMapping()).startswith("the contract's names")
+    mapped = ColumnMapping(timestamp="date", unit_price="Price", quantity="Qty")
+    assert _columns(mapped) == "quantity = Qty, timestamp = date, unit_price = Price"

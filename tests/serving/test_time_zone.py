@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from clv.features import build, schema, transactions
+from clv.features.config import ColumnMapping
 from clv.models.composite import CLVModel
 from clv.serving.schemas import CustomerPrediction
 
@@ -32,11 +33,14 @@ TRANSACTIONS = [
 
 @pytest.fixture(scope="module")
 def new_york_model(small_model) -> CLVModel:
-    """`small_model` with its spec saying that days are cut in New York."""
+    """`small_model` with its spec saying that days are cut in New York (and that its training
+    log had its timestamps in a `date` column)."""
     spec = small_model.spec
     config = spec.feature_config.model_copy(update={"timezone": ZONE})
     return CLVModel(
-        spec.model_copy(update={"feature_config": config}),
+        spec.model_copy(
+            update={"feature_config": config, "columns": ColumnMapping(timestamp="date")}
+        ),
         small_model.churn_booster,
         small_model.spend_booster,
         small_model.calibration,
@@ -69,6 +73,8 @@ def _features(config) -> pd.DataFrame:
 def test_the_service_cuts_days_in_the_model_time_zone(client, new_york_model) -> None:
     info = client.get("/model")
     assert info.status_code == 200 and info.json()["feature_config"]["timezone"] == ZONE
+    # how the training log was read, shown; requests still use the API's own field names
+    assert info.json()["training_columns"] == {"timestamp": "date"}
     body = {"customers": [{"customer_id": "c1", "as_of": AS_OF, "transactions": TRANSACTIONS}]}
     response = client.post("/predict", json=body)
     assert response.status_code == 200, response.text
