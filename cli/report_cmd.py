@@ -110,7 +110,7 @@ def report(
             encoding=encoding,
             currency=currency_symbol,
         )
-        if transactions_path is None and (config_columns or _any_set(columns)):
+        if transactions_path is None and (config_columns or columns.chosen()):
             raise CliUsageError(
                 "column options need --transactions (the bundled log's columns are known)",
                 "--transactions",
@@ -130,10 +130,6 @@ def report(
             option = "--model-version" if model_version else "--model-alias"
             raise CliUsageError(str(exc), option) from None
     typer.echo(f"wrote {path}")
-
-
-def _any_set(columns: object) -> bool:
-    return bool(getattr(columns, "model_fields_set", set()))
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -111,6 +111,13 @@ class ColumnMapping(BaseModel):
     def _naive_timezone_known(cls, value: str | None) -> str | None:
         return None if value is None else known_timezone(value)
 
+    def chosen(self) -> dict[str, Any]:
+        """The fields that were set (by options, a config file or a saved model spec), as JSON
+        values; a field left at its default is absent. The difference matters: a column left
+        at its default name is read only when the file has it, one set by name must be there
+        (`transactions._resolve_columns`)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
     def over(self, base: ColumnMapping | None) -> ColumnMapping:
         """The fields set here (by options or a config file) over `base`, e.g. the columns a
         model was trained with (`clv score`, `clv report`); `base` None: self.
@@ -120,10 +127,7 @@ class ColumnMapping(BaseModel):
         """
         if base is None:
             return self
-        chosen = self.model_dump(include=self.model_fields_set)
-        # Only the fields set in each: a column left at its default name is read only when
-        # the file has it, one set by name must be there (`transactions._resolve_columns`).
-        merged = base.model_dump(include=base.model_fields_set)
+        chosen, merged = self.chosen(), base.chosen()  # only the fields set in each
         if schema.AMOUNT in chosen and "unit_price" not in chosen:
             merged.pop("unit_price", None)
         if "unit_price" in chosen and schema.AMOUNT not in chosen:

@@ -83,9 +83,8 @@ class ModelSpec(BaseModel):
 
     @field_serializer("columns")
     def _columns_as_set(self, columns: ColumnMapping | None) -> dict[str, Any] | None:
-        # Only the fields that were set: a default column name is read only if a log has it,
-        # a name that was set must be there; loading the spec again keeps the difference.
-        return None if columns is None else columns.model_dump(exclude_unset=True)
+        # Only the fields that were set: loading the spec again keeps which ones were.
+        return None if columns is None else columns.chosen()
 
     def canonical_json(self) -> str:
         """The spec as JSON with sorted keys: the bytes the fingerprint is taken over."""

@@ -147,7 +147,7 @@ def _columns(columns: ColumnMapping | None) -> str:
     """How the training log's columns were read: the options set, as `clv score` reuses them."""
     if columns is None:
         return "not recorded"
-    chosen = columns.model_dump(mode="json", exclude_unset=True)
+    chosen = columns.chosen()
     if not chosen:
         return "the contract's names (customer_id, timestamp, amount, ...)"
     return ", ".join(f"{name} = {value}" for name, value in sorted(chosen.items()))

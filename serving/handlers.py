@@ -238,7 +238,5 @@ def model_info(scorer: Scorer) -> ModelInfo:
         tier_thresholds=spec.tier_thresholds.model_dump(),
         validation_metrics=spec.validation_metrics,
         fingerprint=spec.fingerprint(),
-        training_columns=None
-        if spec.columns is None
-        else spec.columns.model_dump(mode="json", exclude_unset=True),
+        training_columns=None if spec.columns is None else spec.columns.chosen(),
     )
