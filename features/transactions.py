@@ -846,11 +846,15 @@ def _validate(
     except duckdb.Error as exc:
         raise _unreadable(where, exc, columns) from exc
     resolved = _resolve_columns(available, columns, where)
-    con.execute(
-        "CREATE OR REPLACE TEMP VIEW typed_transactions AS SELECT\n    "
-        + _typed_select(resolved, columns, types, from_zone=from_zone)
-        + "\nFROM raw_transactions"
-    )
+
+    def create_typed(trimmed: frozenset[str] = frozenset()) -> None:
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW typed_transactions AS SELECT\n    "
+            + _typed_select(resolved, columns, types, trimmed, from_zone)
+            + "\nFROM raw_transactions"
+        )
+
+    create_typed()
     trimmable = _trimmable(resolved, types)
     try:
         counts = con.execute(validation_counts_sql(resolved, columns, types, config)).fetchall()[0]
@@ -862,11 +866,7 @@ def _validate(
     no_duplicates = no_identical_lines(counts, trimmable)
     if clean_text:
         # Nothing to trim in these columns: later scans read them as they are (cheaper).
-        con.execute(
-            "CREATE OR REPLACE TEMP VIEW typed_transactions AS SELECT\n    "
-            + _typed_select(resolved, columns, types, clean_text, from_zone)
-            + "\nFROM raw_transactions"
-        )
+        create_typed(clean_text)
     if n == 0:
         raise TransactionLogError(f"{where} has no rows", field="--transactions")
     src_ts, src_amt = resolved[schema.TIMESTAMP], resolved[schema.AMOUNT]
