@@ -115,7 +115,7 @@ class ColumnMapping(BaseModel):
         """The fields that were set (by options, a config file or a saved model spec), as JSON
         values; a field left at its default is absent. The difference matters: a column left
         at its default name is read only when the file has it, one set by name must be there
-        (`transactions._resolve_columns`)."""
+        (`transactions.resolve_columns`)."""
         return self.model_dump(mode="json", exclude_unset=True)
 
     def over(self, base: ColumnMapping | None) -> ColumnMapping:

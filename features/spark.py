@@ -9,12 +9,17 @@ then builds `daily`, `first_use` (when the log has a product or channel column) 
 of features and labels at a list of cutoff dates (`sql.py`, `build.panel_sql`). A test runs
 both on a local Spark and compares the report and every column with the DuckDB build.
 
-The log is a DataFrame with the contract's column names: `customer_id`, `timestamp` (a
-timestamp or date column), `amount` (numeric) and any of `order_id`, `quantity` (numeric),
-`product`, `channel`. Text timestamps and numbers are the DuckDB loader's to parse: cast them
-before. Spark cuts days in its session time zone (`spark.sql.session.timeZone`), so both
-functions refuse a session whose zone is not the configured one (`FeatureConfig.timezone`,
-UTC by default): the same log then gives the same days as on DuckDB.
+The log is a DataFrame with a customer id, a `timestamp` (a timestamp or date column) and a
+numeric amount (or a unit price and a quantity), and any of an order id, a quantity
+(numeric), a product and a channel: by the contract's names (`customer_id`, `timestamp`,
+`amount`, `order_id`, `quantity`, `product`, `channel`), or by others that a `ColumnMapping`
+names, as `clv features` reads a file. Text timestamps and numbers are the DuckDB loader's
+to parse: cast them before. So the mapping's options for reading text (`timestamp_format`,
+`naive_timezone`) are refused, and those that only concern text (`decimal_separator`,
+`currency_symbol`, `encoding`) change nothing. Spark cuts days in its session time zone
+(`spark.sql.session.timeZone`), so both functions refuse a session whose zone is not the
+configured one (`FeatureConfig.timezone`, UTC by default): the same log then gives the same
+days as on DuckDB.
 
 The statements read and create temporary views named `raw_transactions`,
 `typed_transactions`, `clean_transactions`, `transactions`, `cutoff_dates`, `daily` and
@@ -35,10 +40,17 @@ from typing import TYPE_CHECKING
 
 from . import schema
 from .build import panel_sql
-from .config import FeatureConfig
+from .config import ColumnMapping, FeatureConfig
 from .errors import TransactionLogError
 from .sql import daily_sql, first_use_sql, transpile
-from .transactions import CleaningReport, cleaning_report, cleaning_sql, lines_kept
+from .transactions import (
+    CleaningReport,
+    cleaning_report,
+    cleaning_sql,
+    lines_kept,
+    naive_zone,
+    resolve_columns,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -76,6 +88,8 @@ _READABLE = {
     schema.QUANTITY: (_is_number, "numeric"),
 }
 _TEXT_OR_NUMBER = (lambda t: t == "VARCHAR" or _is_number(t), "text or a number")
+# How errors say to set each field of the column mapping.
+_MAPPING_FIELDS = {field: f"ColumnMapping({field}=...)" for field in ColumnMapping.model_fields}
 
 
 @dataclass(frozen=True)
@@ -88,27 +102,37 @@ class SparkLog:
 
 
 def clean_on_spark(
-    spark: SparkSession, raw: DataFrame, config: FeatureConfig | None = None
+    spark: SparkSession,
+    raw: DataFrame,
+    config: FeatureConfig | None = None,
+    columns: ColumnMapping | None = None,
 ) -> SparkLog:
     """Validate and clean `raw` by the rules of the DuckDB loader, counting every drop.
 
-    One pass over the log counts what validation counts. With an order id, as in the DuckDB
-    loader, the kept lines' distinct hashes (64-bit `xxhash64`) tell whether any two lines
-    may be identical; only then are they de-duplicated, and the kept rows counted in a second
-    pass. The kept rows are a lazy DataFrame. Raises TransactionLogError for a missing column,
-    a column of the wrong type, NaN or infinite amounts, and a log with no row left.
+    `columns` maps the contract's columns to those of `raw` (by default, they carry the
+    contract's names), as `transactions.load_transactions` reads a file. One pass over the
+    log counts what validation counts. With an order id, as in the DuckDB loader, the kept
+    lines' distinct hashes (64-bit `xxhash64`) tell whether any two lines may be identical;
+    only then are they de-duplicated, and the kept rows counted in a second pass. The kept
+    rows are a lazy DataFrame with the contract's column names. Raises TransactionLogError
+    for a missing column, a column of the wrong type, an option that reads text, NaN or
+    infinite amounts, and a log with no row left.
     """
-    config = config or FeatureConfig()
+    config, columns = config or FeatureConfig(), columns or ColumnMapping()
     _check_time_zone(spark, config)
-    statements = cleaning_sql(_duckdb_types(raw), config, line_hash="xxhash64")
+    _check_text_options(columns, config)
+    resolved, types = _duckdb_types(raw, columns)
+    statements = cleaning_sql(types, config, line_hash="xxhash64", columns=columns)
     raw.createOrReplaceTempView("raw_transactions")
     counts = spark.sql(transpile(statements.counts, DIALECT)).first()
     assert counts is not None
     numbers = [int(c) for c in counts]
     not_finite = numbers[3]
     if not_finite:
+        product = " (or so is quantity x unit price)" if columns.unit_price is not None else ""
         raise TransactionLogError(
-            f"column '{schema.AMOUNT}': {not_finite:,} value(s) are NaN or infinite",
+            f"column '{resolved[schema.AMOUNT]}': {not_finite:,} value(s) are NaN or "
+            f"infinite{product}",
             field=schema.AMOUNT,
         )
     for name, statement in (
@@ -133,6 +157,25 @@ def clean_on_spark(
     return SparkLog(kept, statements.optional_columns, report)
 
 
+def _check_text_options(columns: ColumnMapping, config: FeatureConfig) -> None:
+    """Refuse the mapping's options that read text or shift times: Spark's columns are typed
+    (`_duckdb_types`), and converting them is Spark's own job."""
+    if columns.timestamp_format is not None:
+        raise TransactionLogError(
+            f"timestamp_format '{columns.timestamp_format}' reads text timestamps, which the "
+            "Spark build does not parse: parse the column on Spark first (to_timestamp) and "
+            "leave the format out",
+            field="timestamp_format",
+        )
+    if naive_zone(columns, config) is not None:
+        raise TransactionLogError(
+            f"naive_timezone '{columns.naive_timezone}' would convert times to "
+            f"'{config.timezone}', which the Spark build does not do: convert the column on "
+            "Spark first (to_utc_timestamp, from_utc_timestamp) and leave the option out",
+            field="naive_timezone",
+        )
+
+
 def _check_time_zone(spark: SparkSession, config: FeatureConfig) -> None:
     """Refuse a session that would cut days in another zone than `config.timezone`."""
     session = spark.conf.get("spark.sql.session.timeZone")
@@ -145,33 +188,28 @@ def _check_time_zone(spark: SparkSession, config: FeatureConfig) -> None:
         )
 
 
-def _duckdb_types(raw: DataFrame) -> dict[str, str]:
-    """Contract column -> DuckDB type, refusing missing required columns and wrong types."""
-    missing = [c for c in schema.REQUIRED_TRANSACTION_COLUMNS if c not in raw.columns]
-    if missing:
-        raise TransactionLogError(
-            f"the Spark log has no column {', '.join(repr(c) for c in missing)} "
-            f"(it has {', '.join(raw.columns)})",
-            field=missing[0],
-        )
-    contract = {*schema.REQUIRED_TRANSACTION_COLUMNS, *schema.OPTIONAL_TRANSACTION_COLUMNS}
+def _duckdb_types(raw: DataFrame, columns: ColumnMapping) -> tuple[dict[str, str], dict[str, str]]:
+    """The contract columns' source columns in `raw` (`transactions.resolve_columns`) and
+    those columns' DuckDB types, refusing missing columns and wrong types."""
+    resolved = resolve_columns(raw.columns, columns, "the Spark log", _MAPPING_FIELDS)
+    spark_types = dict(raw.dtypes)
     types = {}
-    for column, spark_type in raw.dtypes:
-        if column not in contract:
-            continue
+    for column, source in resolved.items():
+        spark_type = spark_types[source]
         decimal = re.fullmatch(r"decimal\((\d+),(\d+)\)", spark_type)
         duckdb_type = (
             f"DECIMAL({decimal[1]},{decimal[2]})" if decimal else _DUCKDB_TYPES.get(spark_type)
         )
         readable, what = _READABLE.get(column, _TEXT_OR_NUMBER)
         if duckdb_type is None or not readable(duckdb_type):
+            role = "" if source == column else f" ({column})"
             raise TransactionLogError(
-                f"column '{column}' of the Spark log is {spark_type}, not {what}: cast it first "
-                "(text is parsed by the DuckDB loader, clv.features.transactions)",
+                f"column '{source}'{role} of the Spark log is {spark_type}, not {what}: cast "
+                "it first (text is parsed by the DuckDB loader, clv.features.transactions)",
                 field=column,
             )
-        types[column] = duckdb_type
-    return types
+        types[source] = duckdb_type
+    return resolved, types
 
 
 def panel_on_spark(
@@ -180,20 +218,23 @@ def panel_on_spark(
     cutoffs: Sequence[date],
     horizon_days: int | None = None,
     config: FeatureConfig | None = None,
+    columns: ColumnMapping | None = None,
 ) -> DataFrame:
     """Features (and labels, with a horizon) of every customer acquired by each cutoff.
 
     The rows and columns of `build.build_panel` on the same log, in no particular order. A
-    DataFrame is cleaned first (`clean_on_spark`, whose report is logged); pass the
-    `SparkLog` to keep the report. Cutoffs and horizon are not checked against the data
-    (see `build.check_cutoffs`).
+    DataFrame is cleaned first (`clean_on_spark`, with `columns`, whose report is logged);
+    pass the `SparkLog` to keep the report (it is cleaned already: `columns` must then be
+    None). Cutoffs and horizon are not checked against the data (see `build.check_cutoffs`).
     """
     config = config or FeatureConfig()
     _check_time_zone(spark, config)
     if not cutoffs:
         raise TransactionLogError("give at least one cutoff date", field="--cutoff")
+    if isinstance(log, SparkLog) and columns is not None:
+        raise ValueError("a SparkLog is cleaned already: give columns to clean_on_spark")
     if not isinstance(log, SparkLog):
-        log = clean_on_spark(spark, log, config)
+        log = clean_on_spark(spark, log, config, columns)
     optional = log.optional_columns
     log.transactions.createOrReplaceTempView("transactions")
     dates = [(cutoff,) for cutoff in sorted(set(cutoffs))]

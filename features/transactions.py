@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -35,7 +35,9 @@ logger = logging.getLogger(__name__)
 
 # What a unit price column is called in messages (it stands in for the amount column).
 UNIT_PRICE = "unit price"
-_OPTION_FOR_COLUMN = {
+# How a user sets each field of `ColumnMapping`, as messages name it: the CLI's options by
+# default (`clv.features.spark` names the mapping's fields instead).
+CLI_OPTIONS = {
     schema.CUSTOMER_ID: "--customer-col",
     schema.TIMESTAMP: "--timestamp-col",
     schema.AMOUNT: "--amount-col",
@@ -43,6 +45,7 @@ _OPTION_FOR_COLUMN = {
     schema.QUANTITY: "--quantity-col",
     schema.PRODUCT: "--product-col",
     schema.CHANNEL: "--channel-col",
+    "unit_price": "--unit-price-col",
 }
 
 
@@ -194,30 +197,39 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _amount_source(columns: ColumnMapping) -> tuple[str, str, str]:
-    """(source column, what it holds, its option) of the amount: the amount column, or with
+def _amount_source(
+    columns: ColumnMapping, options: Mapping[str, str] = CLI_OPTIONS
+) -> tuple[str, str, str]:
+    """(source column, what it holds, how it is set) of the amount: the amount column, or with
     `columns.unit_price` the unit price that quantity multiplies (`_typed_select`)."""
     if columns.unit_price is not None:
-        return columns.unit_price, UNIT_PRICE, "--unit-price-col"
-    return columns.amount, schema.AMOUNT, _OPTION_FOR_COLUMN[schema.AMOUNT]
+        return columns.unit_price, UNIT_PRICE, options["unit_price"]
+    return columns.amount, schema.AMOUNT, options[schema.AMOUNT]
 
 
-def _resolve_columns(available: list[str], columns: ColumnMapping, where: str) -> dict[str, str]:
+def resolve_columns(
+    available: list[str],
+    columns: ColumnMapping,
+    where: str,
+    options: Mapping[str, str] = CLI_OPTIONS,
+) -> dict[str, str]:
     """Contract column -> source column, for required columns and the optional ones present.
-    With a unit price (`columns.unit_price`), amount maps to the unit price column."""
+    With a unit price (`columns.unit_price`), amount maps to the unit price column. Errors
+    say how to set a field by `options` (field of `ColumnMapping` -> its option)."""
     resolved: dict[str, str] = {}
-    options = dict(_OPTION_FOR_COLUMN)
+    options = dict(options)
+    unit_price = options["unit_price"]
     if columns.unit_price is not None and schema.AMOUNT in columns.model_fields_set:
         raise TransactionLogError(
-            f"give either an amount column (--amount-col {columns.amount}) or a unit price "
-            f"(--unit-price-col {columns.unit_price}), not both",
+            f"give either an amount column ({options[schema.AMOUNT]} {columns.amount}) or a "
+            f"unit price ({unit_price} {columns.unit_price}), not both",
             field=UNIT_PRICE,
         )
     for column in schema.REQUIRED_TRANSACTION_COLUMNS:
         source = columns.source_for(column)
         what = column
         if column == schema.AMOUNT:
-            source, what, options[column] = _amount_source(columns)
+            source, what, options[column] = _amount_source(columns, options)
         if source not in available:
             raise TransactionLogError(
                 f"column '{source}' for {what} not found in {where} "
@@ -239,21 +251,21 @@ def _resolve_columns(available: list[str], columns: ColumnMapping, where: str) -
         elif explicitly_set:
             raise TransactionLogError(
                 f"column '{source}' for {column} not found in {where} "
-                f"({_OPTION_FOR_COLUMN[column]}); columns are: {', '.join(available)}",
+                f"({options[column]}); columns are: {', '.join(available)}",
                 field=column,
             )
     if columns.unit_price is not None and schema.QUANTITY not in resolved:
         raise TransactionLogError(
-            f"a unit price (--unit-price-col {columns.unit_price}) needs a quantity column: "
+            f"a unit price ({unit_price} {columns.unit_price}) needs a quantity column: "
             f"amounts are quantity x unit price, and {where} has no column "
-            f"'{columns.quantity}' (set it with --quantity-col)",
+            f"'{columns.quantity}' (set it with {options[schema.QUANTITY]})",
             field=schema.QUANTITY,
         )
     return resolved
 
 
 def _check_not_taken(
-    resolved: dict[str, str], column: str, source: str, options: dict[str, str]
+    resolved: dict[str, str], column: str, source: str, options: Mapping[str, str]
 ) -> None:
     """One source column cannot play two roles (e.g. --customer-col amount)."""
     for other, taken in resolved.items():
@@ -377,7 +389,7 @@ def _typed_select(
                 f"(NOT ({blank}) AND {quantity} IS NULL) AS _quantity_bad",
             ]
         if columns.unit_price is not None:
-            # The amount column is the unit price (`_resolve_columns`): a line's amount is
+            # The amount column is the unit price (`resolve_columns`): a line's amount is
             # quantity x unit price, missing when either is.
             amount_expr = f"({quantity}) * ({amount_expr})"
             amount_missing = f"({amount_missing}) OR ({missing(schema.QUANTITY)})"
@@ -775,7 +787,7 @@ def cleaning_sql(
     `load_transactions`. `typed` reads `source`. `line_hash` names a 64-bit hash function of
     the engine (see `_duplicate_check_sql`)."""
     config, columns = config or FeatureConfig(), columns or ColumnMapping()
-    resolved = _resolve_columns(list(types), columns, "the log")
+    resolved = resolve_columns(list(types), columns, "the log")
     clean, transactions = _clean_sql(resolved, config)
     from_zone = naive_zone(columns, config)
     return CleaningSql(
@@ -845,7 +857,7 @@ def _validate(
         types = {r[0]: str(r[1]) for r in described}
     except duckdb.Error as exc:
         raise _unreadable(where, exc, columns) from exc
-    resolved = _resolve_columns(available, columns, where)
+    resolved = resolve_columns(available, columns, where)
 
     def create_typed(trimmed: frozenset[str] = frozenset()) -> None:
         con.execute(

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from clv.features import build, schema, spark, transactions
-from clv.features.config import FeatureConfig
+from clv.features.config import ColumnMapping, FeatureConfig
 from clv.features.datasets import CDNOW_COLUMNS, cdnow_master_path
 from clv.features.errors import TransactionLogError
 from clv.features.synthetic import SyntheticConfig, generate_frames
@@ -204,6 +204,77 @@ def test_spark_refuses_a_log_with_nothing_left(session: SparkSession) -> None:
     with pytest.raises(TransactionLogError, match="no usable rows.*3 missing amount"):
         missing = pd.array([None, None, None], dtype="Float64")
         spark.clean_on_spark(session, _frame(session, amount=missing))
+
+
+_RENAMED = {
+    "customer_id": "client",
+    "timestamp": "ordered_at",
+    "order_id": "invoice",
+    "quantity": "units",
+    "product": "sku",
+    "channel": "shop",
+}
+
+
+def _renamed_log(unit_price: bool) -> tuple[pd.DataFrame, ColumnMapping]:
+    """The dirty synthetic log under other column names, its amount as `total` or, with
+    `unit_price`, as a `price` that the quantity multiplies; and the mapping that reads it."""
+    raw = _synthetic_log().rename(columns=_RENAMED)
+    if unit_price:
+        price = (raw["amount"] / raw["units"]).where(raw["units"] != 0, raw["amount"])
+        mapping = ColumnMapping(**_RENAMED, unit_price="price")
+        return raw.drop(columns="amount").assign(price=price), mapping
+    return raw.rename(columns={"amount": "total"}), ColumnMapping(**_RENAMED, amount="total")
+
+
+@pytest.mark.parametrize("unit_price", [False, True], ids=["amount", "unit price"])
+def test_spark_reads_mapped_columns_as_the_duckdb_loader(
+    session: SparkSession, unit_price: bool
+) -> None:
+    """A log under its own column names, read through the same ColumnMapping by both
+    engines: the same cleaning report and panel, under the contract's names."""
+    raw, mapping = _renamed_log(unit_price)
+    cutoffs, config = [date(2023, 9, 30), date(2024, 3, 31)], FeatureConfig()
+    log = transactions.transactions_from_frame(raw, mapping, config)
+    expected = _sorted(build.build_panel(log, cutoffs, 60, config))
+    cleaned = spark.clean_on_spark(session, session.createDataFrame(raw), config, mapping)
+    got = _sorted(spark.panel_on_spark(session, cleaned, cutoffs, 60, config).toPandas())
+
+    assert cleaned.report == log.report
+    assert cleaned.report.dropped["duplicate order lines"] == 40
+    assert cleaned.transactions.columns[:3] == [schema.CUSTOMER_ID, schema.TIMESTAMP, "amount"]
+    _assert_same_panel(expected, got)
+    assert expected["n_orders"].notna().all() and expected["n_products"].max() > 1
+    # without the mapping, the same frame is refused, naming the missing column
+    with pytest.raises(TransactionLogError, match="'customer_id' for customer_id not found"):
+        spark.panel_on_spark(session, session.createDataFrame(raw), cutoffs)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "field", "message"),
+    [
+        (ColumnMapping(customer_id="client"), schema.CUSTOMER_ID, "ColumnMapping(customer_id=...)"),
+        (ColumnMapping(product="sku"), schema.PRODUCT, "column 'sku' for product not found"),
+        (ColumnMapping(amount="customer_id"), schema.AMOUNT, "both customer_id"),
+        (ColumnMapping(timestamp_format="%Y-%m-%d"), "timestamp_format", "to_timestamp"),
+        (ColumnMapping(naive_timezone="Europe/Paris"), "naive_timezone", "to_utc_timestamp"),
+        (ColumnMapping(amount="label"), schema.AMOUNT, "column 'label' (amount) of the Spark log"),
+    ],
+)
+def test_spark_names_what_a_mapping_gets_wrong(
+    session: SparkSession, mapping: ColumnMapping, field: str, message: str
+) -> None:
+    frame = _frame(session, label=["x", "y", "z"])
+    with pytest.raises(TransactionLogError) as error:
+        spark.clean_on_spark(session, frame, columns=mapping)
+    assert message in str(error.value)
+    assert error.value.field == field
+
+
+def test_spark_takes_a_mapping_only_for_a_log_it_cleans(session: SparkSession) -> None:
+    cleaned = spark.clean_on_spark(session, _frame(session))
+    with pytest.raises(ValueError, match="cleaned already"):
+        spark.panel_on_spark(session, cleaned, [date(2024, 1, 2)], columns=ColumnMapping())
 
 
 def test_spark_cuts_days_in_the_configured_time_zone(session: SparkSession) -> None:
