@@ -19,6 +19,7 @@ from clv.features.config import ColumnMapping, FeatureConfig, currency_symbol, k
 
 from .errors import CliUsageError, user_errors
 from .options import (
+    TRANSACTIONS_HELP,
     AmountCol,
     ChannelCol,
     CurrencySymbol,
@@ -202,9 +203,7 @@ def resolve_cutoffs(
 
 
 def features(
-    transactions_path: Path = typer.Option(
-        ..., "--transactions", help="Transaction log: CSV (optionally .gz) or Parquet."
-    ),
+    transactions_path: Path = typer.Option(..., "--transactions", help=TRANSACTIONS_HELP + "."),
     output: Path = typer.Option(..., "--output", help="Output file: .parquet or .csv."),
     cutoff: list[str] = typer.Option(
         None, "--cutoff", help="Cutoff date YYYY-MM-DD (repeat for a panel)."

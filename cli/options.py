@@ -9,6 +9,12 @@ from typing import Annotated
 
 import typer
 
+# What --transactions accepts, for each command's help.
+TRANSACTIONS_HELP = (
+    "Transaction log: a CSV (optionally .gz) or Parquet file, a folder of Parquet files, or a "
+    "quoted glob pattern of files of one kind ('exports/2024-*.csv', 'data/**/*.parquet')"
+)
+
 CustomerCol = Annotated[
     str | None,
     typer.Option("--customer-col", help="Customer id column (default: customer_id)."),

@@ -10,6 +10,7 @@ import typer
 from .errors import CliUsageError, user_errors
 from .features_cmd import column_mapping, load_config_file, parse_date
 from .options import (
+    TRANSACTIONS_HELP,
     AmountCol,
     ChannelCol,
     CurrencySymbol,
@@ -45,8 +46,7 @@ def report(
     transactions_path: Path = typer.Option(
         None,
         "--transactions",
-        help="Transaction log (CSV, optionally .gz, or Parquet) of the customer base. "
-        "Default: the bundled CDNOW log.",
+        help=TRANSACTIONS_HELP + ", of the customer base. Default: the bundled CDNOW log.",
     ),
     as_of: str = typer.Option(
         None,

@@ -16,6 +16,7 @@ from clv.features.atomic import atomic_path
 from .errors import CliUsageError, user_errors
 from .features_cmd import column_mapping, load_config_file, parse_date
 from .options import (
+    TRANSACTIONS_HELP,
     AmountCol,
     ChannelCol,
     CurrencySymbol,
@@ -123,9 +124,7 @@ def _write(chunks: Iterator[pd.DataFrame], output: Path) -> int:
 
 def score(
     output: Path = typer.Option(..., "--output", help="Output file: .parquet or .csv."),
-    transactions_path: Path = typer.Option(
-        None, "--transactions", help="Transaction log (CSV, optionally .gz, or Parquet)."
-    ),
+    transactions_path: Path = typer.Option(None, "--transactions", help=TRANSACTIONS_HELP + "."),
     as_of: str = typer.Option(
         None,
         "--as-of",

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from .errors import CliUsageError, user_errors
 from .features_cmd import column_mapping, feature_settings, parse_date, read_config_tables
 from .options import (
+    TRANSACTIONS_HELP,
     AmountCol,
     ChannelCol,
     CurrencySymbol,
@@ -138,9 +139,7 @@ def _metrics_lines(metrics: dict[str, dict[str, float]]) -> list[str]:
 
 
 def train(
-    transactions_path: Path = typer.Option(
-        ..., "--transactions", help="Transaction log: CSV (optionally .gz) or Parquet."
-    ),
+    transactions_path: Path = typer.Option(..., "--transactions", help=TRANSACTIONS_HELP + "."),
     horizon_days: int = typer.Option(
         None,
         "--horizon-days",

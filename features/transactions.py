@@ -29,6 +29,7 @@ import pandas as pd
 from . import schema
 from .config import ColumnMapping, FeatureConfig
 from .errors import TransactionLogError
+from .sources import check_same_columns, find_log, read_sql
 from .sql import daily_sql, first_use_sql
 
 logger = logging.getLogger(__name__)
@@ -133,34 +134,19 @@ def load_transactions(
     config: FeatureConfig | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> TransactionLog:
-    """Validate a CSV or Parquet transaction log and register it in DuckDB."""
-    path, columns = Path(path), columns or ColumnMapping()
-    if not path.exists():
-        raise TransactionLogError(f"transaction file not found: {path}", field="--transactions")
-    if path.is_file() and path.stat().st_size == 0:
-        raise TransactionLogError(f"transaction file is empty: {path}", field="--transactions")
+    """Validate a CSV or Parquet transaction log and register it in DuckDB: one file, a folder
+    of Parquet files, or a glob pattern's files (`sources.find_log`)."""
+    columns = columns or ColumnMapping()
+    source = find_log(path)
     con = con or connect()
-    suffixes = "".join(path.suffixes).lower()
-    literal = str(path).replace("'", "''")
-    if ".parquet" in suffixes or path.is_dir():
-        source = (
-            f"read_parquet('{literal}')"
-            if path.is_file()
-            else (f"read_parquet('{literal}/**/*.parquet')")
-        )
-    elif any(s in suffixes for s in (".csv", ".txt", ".tsv")):
-        options = f"all_varchar = true, header = true, encoding = '{columns.encoding}'"
-        source = f"read_csv('{literal}', {options})"
-    else:
-        raise TransactionLogError(
-            f"unsupported file type '{path.suffix}': give a .csv (optionally .gz) or .parquet file",
-            field="--transactions",
-        )
+    where = str(source.path)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW raw_transactions AS SELECT * FROM {source}")
+        check_same_columns(con, source, columns.encoding)
+        reader = read_sql(source, columns.encoding)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW raw_transactions AS SELECT * FROM {reader}")
     except duckdb.Error as exc:
-        raise _unreadable(str(path), exc, columns) from exc
-    return _validate(con, columns, config or FeatureConfig(), str(path))
+        raise _unreadable(where, exc, columns) from exc
+    return _validate(con, columns, config or FeatureConfig(), where)
 
 
 def transactions_from_frame(

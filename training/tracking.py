@@ -34,6 +34,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from clv.features import schema
+from clv.features.sources import find_log, is_pattern
 from clv.features.transactions import CleaningReport
 from clv.models.composite import CLVModel
 from clv.models.registry import log_clv_model
@@ -192,13 +193,22 @@ def ensure_experiment(name: str, uri: str | None = None) -> str:
 
 # --- provenance ---------------------------------------------------------------------------
 def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
-    """sha256 (hex) of a file, streamed; of a folder, over its files' relative paths and bytes."""
+    """sha256 (hex) of a file, streamed; of a folder, over its files' relative paths and bytes;
+    of a glob pattern (`clv.features.sources`), over the matched files' paths relative to the
+    folder they share, and their bytes."""
     path = Path(path)
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    base: Path | None = None
+    if is_pattern(path):
+        files = list(find_log(path).matched)
+        base = Path(os.path.commonpath([str(f.parent) for f in files]))
+    elif path.is_dir():
+        files, base = sorted(p for p in path.rglob("*") if p.is_file()), path
+    else:
+        files = [path]
     for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        if base is not None:
+            digest.update(str(file.relative_to(base)).encode() + b"\0")
         with file.open("rb") as handle:
             while chunk := handle.read(chunk_bytes):
                 digest.update(chunk)

@@ -281,3 +281,26 @@ def test_missing_or_unsupported_transaction_file_exits_2(tmp_path: Path) -> None
         )
         assert result.exit_code == 2 and message in result.output
     assert not out.exists()
+
+
+def test_a_glob_pattern_reads_a_log_split_over_files(
+    tmp_path: Path, tiny_log: pd.DataFrame
+) -> None:
+    """Monthly exports read as one log; a pattern matching nothing exits 2 naming it."""
+    months = tiny_log["timestamp"].str[:7]
+    for month, part in tiny_log.groupby(months):
+        part.to_csv(tmp_path / f"tx_{month}.csv", index=False)
+    tiny_log.to_csv(tmp_path / "whole_log.csv", index=False)  # not matched by the pattern
+    whole, split = tmp_path / "whole.csv", tmp_path / "split.csv"
+    base = ["--cutoff", "2024-03-31", "--horizon-days", "10"]
+    for source, output in ((tmp_path / "whole_log.csv", whole), (tmp_path / "tx_*.csv", split)):
+        result = _run("--transactions", str(source), "--output", str(output), *base)
+        assert result.exit_code == 0, result.output
+    assert months.nunique() >= 4
+    pd.testing.assert_frame_equal(pd.read_csv(split), pd.read_csv(whole))
+
+    missing = tmp_path / "none.csv"
+    pattern = str(tmp_path / "tx_1999-*.csv")
+    refused = _run("--transactions", pattern, "--output", str(missing), *base)
+    assert refused.exit_code == 2 and "no file matches the pattern" in refused.output
+    assert "tx_1999-*.csv" in refused.output and not missing.exists()

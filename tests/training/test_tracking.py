@@ -68,6 +68,21 @@ def test_folder_hash_changes_with_any_file(tmp_path: Path) -> None:
     assert tracking.file_sha256(tmp_path / "part") != before
 
 
+def test_pattern_hash_covers_its_files_wherever_they_are(tmp_path: Path) -> None:
+    """A glob pattern's hash reads the matched files (names relative to their common folder),
+    not other files beside them: the same log moved elsewhere hashes the same."""
+    for root in ("here", "there"):
+        (tmp_path / root / "2024").mkdir(parents=True)
+        (tmp_path / root / "2024" / "01.csv").write_bytes(b"a")
+        (tmp_path / root / "2024" / "02.csv").write_bytes(b"b")
+    (tmp_path / "here" / "2024" / "notes.txt").write_bytes(b"unmatched")
+    here = tracking.file_sha256(tmp_path / "here" / "2024" / "*.csv")
+    assert here == tracking.file_sha256(tmp_path / "there" / "*" / "*.csv")
+    assert here != tracking.file_sha256(tmp_path / "here" / "2024")  # the folder: every file
+    (tmp_path / "there" / "2024" / "02.csv").write_bytes(b"c")
+    assert tracking.file_sha256(tmp_path / "there" / "*" / "*.csv") != here
+
+
 def test_git_state_inside_and_outside_a_checkout(tmp_path: Path) -> None:
     outside = tracking.git_state(tmp_path)
     assert outside == tracking.GitState("unknown", None)

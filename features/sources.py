@@ -1,0 +1,153 @@
+"""Where a transaction log's rows are read from: one CSV or Parquet file, a folder of Parquet
+files, or the files that a glob pattern matches (`data/2024-*.csv`, `exports/**/*.parquet`).
+
+`find_log` checks that the log exists and is of one kind, and `read_sql` gives the DuckDB
+expression that reads it. The files of a pattern are read by column name, so their columns
+may come in any order, but each must have the same columns (`check_same_columns`): a file
+whose header names a column otherwise would read as a column of NULLs.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from .errors import TransactionLogError
+
+# Characters that make a path a glob pattern (Python's `glob`, which `**` recurses with).
+GLOB_CHARACTERS = frozenset("*?[")
+_CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+_FIELD = "--transactions"
+
+Kind = Literal["csv", "parquet"]
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """A transaction log on disk: `path` as given, its kind, and with a pattern the files it
+    matched (sorted; empty for a single file or a folder)."""
+
+    path: Path
+    kind: Kind
+    matched: tuple[Path, ...] = ()
+
+
+def is_pattern(path: str | Path) -> bool:
+    """Whether `path` is a glob pattern rather than a file or folder that exists."""
+    return not Path(path).exists() and any(c in GLOB_CHARACTERS for c in str(path))
+
+
+def _kind(path: Path) -> Kind | None:
+    suffixes = "".join(path.suffixes).lower()
+    if ".parquet" in suffixes:
+        return "parquet"
+    if any(s in suffixes for s in _CSV_SUFFIXES):
+        return "csv"
+    return None
+
+
+def _unsupported(path: Path) -> TransactionLogError:
+    return TransactionLogError(
+        f"unsupported file type '{path.suffix}': give a .csv (optionally .gz) or .parquet file",
+        field=_FIELD,
+    )
+
+
+def find_log(path: str | Path) -> LogSource:
+    """The log at `path`, refusing what cannot be read: nothing there, an empty file, a file
+    type other than CSV or Parquet, and a pattern that matches no file or files of both kinds."""
+    path = Path(path)
+    if is_pattern(path):
+        return _find_pattern(path)
+    if not path.exists():
+        raise TransactionLogError(f"transaction file not found: {path}", field=_FIELD)
+    if path.is_dir():
+        return LogSource(path, "parquet")
+    if path.stat().st_size == 0:
+        raise TransactionLogError(f"transaction file is empty: {path}", field=_FIELD)
+    kind = _kind(path)
+    if kind is None:
+        raise _unsupported(path)
+    return LogSource(path, kind)
+
+
+def _find_pattern(pattern: Path) -> LogSource:
+    matched = sorted(Path(p) for p in glob.glob(str(pattern), recursive=True) if Path(p).is_file())
+    if not matched:
+        raise TransactionLogError(f"no file matches the pattern '{pattern}'", field=_FIELD)
+    kinds: dict[Kind, Path] = {}
+    for file in matched:
+        kind = _kind(file)
+        if kind is None:
+            raise TransactionLogError(
+                f"the pattern '{pattern}' matches {file}, which is not a .csv (optionally .gz) "
+                "or .parquet file",
+                field=_FIELD,
+            )
+        kinds.setdefault(kind, file)
+        if file.stat().st_size == 0:
+            raise TransactionLogError(
+                f"transaction file is empty: {file} (matched by '{pattern}')", field=_FIELD
+            )
+    if len(kinds) > 1:
+        raise TransactionLogError(
+            f"the pattern '{pattern}' matches both CSV and Parquet files ({kinds['csv']}, "
+            f"{kinds['parquet']}): a log is read from files of one kind",
+            field=_FIELD,
+        )
+    return LogSource(pattern, next(iter(kinds)), tuple(matched))
+
+
+def _literal(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _reader(kind: Kind, files: str, encoding: str, by_name: bool) -> str:
+    options = ", union_by_name = true" if by_name else ""
+    if kind == "parquet":
+        return f"read_parquet({files}{options})"
+    return f"read_csv({files}, all_varchar = true, header = true, encoding = '{encoding}'{options})"
+
+
+def read_sql(source: LogSource, encoding: str = "utf-8") -> str:
+    """The DuckDB table function that reads the log: CSV as text (the loader types it),
+    `encoding` being the CSV's. A pattern's files are listed and read by column name."""
+    if source.matched:
+        files = "[" + ", ".join(_literal(f) for f in source.matched) + "]"
+        return _reader(source.kind, files, encoding, by_name=len(source.matched) > 1)
+    if source.path.is_dir():
+        return _reader("parquet", _literal(f"{source.path}/**/*.parquet"), encoding, False)
+    return _reader(source.kind, _literal(source.path), encoding, False)
+
+
+def check_same_columns(con: duckdb.DuckDBPyConnection, source: LogSource, encoding: str) -> None:
+    """Refuse a pattern whose files do not all have the columns of the first one."""
+    if len(source.matched) < 2:
+        return
+    first, expected = source.matched[0], None
+    for file in source.matched:
+        reader = _reader(source.kind, _literal(file), encoding, False)
+        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+        if expected is None:
+            expected = names
+        elif sorted(names) != sorted(expected):
+            missing = sorted(set(expected) - set(names))
+            extra = sorted(set(names) - set(expected))
+            what = "; ".join(
+                part
+                for part in (
+                    f"lacks {', '.join(missing)}" if missing else "",
+                    f"has {', '.join(extra)} besides" if extra else "",
+                )
+                if part
+            )
+            raise TransactionLogError(
+                f"the files matched by '{source.path}' have different columns: {file} {what} "
+                f"(against {first}: {', '.join(expected)}); the files of one log need the "
+                "same columns",
+                field=_FIELD,
+            )

@@ -1,0 +1,110 @@
+"""A log spread over files: a glob pattern's files read as one log, and what is refused."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from clv.features import build, sources, transactions
+from clv.features.errors import TransactionLogError
+from clv.features.synthetic import SyntheticConfig, generate_frames
+
+CUTOFF = date(2024, 3, 31)
+
+
+@pytest.fixture(scope="module")
+def log() -> pd.DataFrame:
+    frame, _ = generate_frames(SyntheticConfig(customers=400, seed=11))
+    return frame
+
+
+def _by_quarter(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    quarters = frame["timestamp"].dt.to_period("Q").astype(str)
+    return [(name, part) for name, part in frame.groupby(quarters)]
+
+
+def _features(path: Path | str) -> pd.DataFrame:
+    loaded = transactions.load_transactions(path)
+    return build.build_features(loaded, [CUTOFF])
+
+
+def test_a_pattern_of_csv_files_reads_as_their_concatenation(
+    tmp_path: Path, log: pd.DataFrame
+) -> None:
+    whole = tmp_path / "whole.csv"
+    log.to_csv(whole, index=False)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    quarters = _by_quarter(log)
+    for i, (name, part) in enumerate(quarters):
+        # every other file writes its columns in another order: read by name, not position
+        columns = list(part.columns)[::-1] if i % 2 else list(part.columns)
+        part[columns].to_csv(parts / f"tx_{name}.csv", index=False)
+    (parts / "notes.txt.bak").write_text("not matched")
+
+    pattern = str(parts / "tx_*.csv")
+    got = transactions.load_transactions(pattern)
+    assert got.report.rows_read == len(log) and len(quarters) >= 8
+    pd.testing.assert_frame_equal(_features(pattern), _features(whole))
+    assert sources.find_log(pattern).matched == tuple(sorted(parts.glob("tx_*.csv")))
+
+
+def test_a_recursive_pattern_of_parquet_files(tmp_path: Path, log: pd.DataFrame) -> None:
+    whole = tmp_path / "whole.parquet"
+    log.to_parquet(whole)
+    for name, part in _by_quarter(log):
+        folder = tmp_path / "exports" / name[:4]
+        folder.mkdir(parents=True, exist_ok=True)
+        part.to_parquet(folder / f"{name}.parquet")
+    pattern = tmp_path / "exports" / "**" / "*.parquet"
+    pd.testing.assert_frame_equal(_features(pattern), _features(whole))
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+HEADER = "customer_id,timestamp,amount\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "pattern", "message"),
+    [
+        ({}, "*.csv", "no file matches the pattern"),
+        (
+            {"a.csv": HEADER + "1,2024-01-01,3\n", "b.parquet": None},
+            "*",
+            "matches both CSV and Parquet files",
+        ),
+        ({"a.csv": HEADER + "1,2024-01-01,3\n", "b.csv": ""}, "*.csv", "is empty: "),
+        ({"a.csv": HEADER + "1,2024-01-01,3\n", "b.json": "{}"}, "*", "b.json, which is not"),
+        (
+            {"a.csv": HEADER + "1,2024-01-01,3\n", "b.csv": "customer,timestamp,amount\n1,x,2\n"},
+            "*.csv",
+            "b.csv lacks customer_id; has customer besides",
+        ),
+    ],
+    ids=["no match", "two kinds", "empty file", "other type", "other columns"],
+)
+def test_a_pattern_that_cannot_be_read_is_named(
+    tmp_path: Path, files: dict[str, str | None], pattern: str, message: str
+) -> None:
+    for name, text in files.items():
+        if text is None:
+            pd.DataFrame({"customer_id": ["1"], "amount": [1.0]}).to_parquet(tmp_path / name)
+        else:
+            _write(tmp_path / name, text)
+    with pytest.raises(TransactionLogError) as error:
+        transactions.load_transactions(str(tmp_path / pattern))
+    assert message in str(error.value)
+    assert error.value.field == "--transactions"
+
+
+def test_a_file_whose_name_looks_like_a_pattern_is_read_as_a_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "tx[2024].csv", HEADER + "1,2024-01-01,3\n2,2024-01-02,4\n")
+    assert not sources.is_pattern(path)
+    assert transactions.load_transactions(path).report.rows_read == 2
