@@ -26,6 +26,15 @@ _FIELD = "--transactions"
 Kind = Literal["csv", "parquet"]
 
 
+class UnreadableFile(Exception):
+    """DuckDB could not read one file of a pattern (`check_same_columns`): the loader names
+    the file in its error."""
+
+    def __init__(self, file: Path, error: duckdb.Error) -> None:
+        super().__init__(f"{file}: {error}")
+        self.file, self.error = file, error
+
+
 @dataclass(frozen=True)
 class LogSource:
     """A transaction log on disk: `path` as given, its kind, and with a pattern the files it
@@ -125,13 +134,17 @@ def read_sql(source: LogSource, encoding: str = "utf-8") -> str:
 
 
 def check_same_columns(con: duckdb.DuckDBPyConnection, source: LogSource, encoding: str) -> None:
-    """Refuse a pattern whose files do not all have the columns of the first one."""
+    """Refuse a pattern whose files do not all have the columns of the first one; a file
+    DuckDB cannot read raises `UnreadableFile`."""
     if len(source.matched) < 2:
         return
     first, expected = source.matched[0], None
     for file in source.matched:
         reader = _reader(source.kind, _literal(file), encoding, False)
-        names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+        try:
+            names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+        except duckdb.Error as exc:
+            raise UnreadableFile(file, exc) from exc
         if expected is None:
             expected = names
         elif sorted(names) != sorted(expected):

@@ -108,3 +108,12 @@ def test_a_file_whose_name_looks_like_a_pattern_is_read_as_a_file(tmp_path: Path
     path = _write(tmp_path / "tx[2024].csv", HEADER + "1,2024-01-01,3\n2,2024-01-02,4\n")
     assert not sources.is_pattern(path)
     assert transactions.load_transactions(path).report.rows_read == 2
+
+
+def test_a_matched_file_in_another_encoding_is_named(tmp_path: Path) -> None:
+    _write(tmp_path / "a.csv", HEADER + "1,2024-01-01,3\n")
+    (tmp_path / "b.csv").write_bytes((HEADER + "Zoë,2024-01-02,4\n").encode("latin-1"))
+    with pytest.raises(TransactionLogError) as error:
+        transactions.load_transactions(str(tmp_path / "*.csv"))
+    assert f"cannot read {tmp_path / 'b.csv'}: it is not utf-8 text" in str(error.value)
+    assert error.value.field == "--encoding"
