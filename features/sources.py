@@ -3,13 +3,15 @@ files, or the files that a glob pattern matches (`data/2024-*.csv`, `exports/**/
 
 `find_log` checks that the log exists and is of one kind, and `read_sql` gives the DuckDB
 expression that reads it. The files of a pattern are read by column name, so their columns
-may come in any order, but each must have the same columns (`check_same_columns`): a file
+may come in any order, but each must have the same columns (`columns_in_order`): a file
 whose header names a column otherwise would read as a column of NULLs.
 """
 
 from __future__ import annotations
 
 import glob
+import gzip
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,12 +24,15 @@ from .errors import TransactionLogError
 GLOB_CHARACTERS = frozenset("*?[")
 _CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 _FIELD = "--transactions"
+# The index pandas writes beside a frame's columns (`to_parquet` of a filtered frame): not
+# data, so a file may have it where others have not.
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
 Kind = Literal["csv", "parquet"]
 
 
 class UnreadableFile(Exception):
-    """DuckDB could not read one file of a pattern (`check_same_columns`): the loader names
+    """DuckDB could not read one file of a pattern (`columns_in_order`): the loader names
     the file in its error."""
 
     def __init__(self, file: Path, error: duckdb.Error) -> None:
@@ -122,31 +127,54 @@ def _reader(kind: Kind, files: str, encoding: str, by_name: bool) -> str:
     return f"read_csv({files}, all_varchar = true, header = true, encoding = '{encoding}'{options})"
 
 
-def read_sql(source: LogSource, encoding: str = "utf-8") -> str:
+def read_sql(source: LogSource, encoding: str = "utf-8", by_name: bool = True) -> str:
     """The DuckDB table function that reads the log: CSV as text (the loader types it),
-    `encoding` being the CSV's. A pattern's files are listed and read by column name."""
+    `encoding` being the CSV's. A pattern's files are listed, and read by column name unless
+    not `by_name` (for files whose columns come in one order: see `columns_in_order`)."""
     if source.matched:
         files = "[" + ", ".join(_literal(f) for f in source.matched) + "]"
-        return _reader(source.kind, files, encoding, by_name=len(source.matched) > 1)
+        return _reader(source.kind, files, encoding, by_name and len(source.matched) > 1)
     if source.path.is_dir():
         return _reader("parquet", _literal(f"{source.path}/**/*.parquet"), encoding, False)
     return _reader(source.kind, _literal(source.path), encoding, False)
 
 
-def check_same_columns(con: duckdb.DuckDBPyConnection, source: LogSource, encoding: str) -> None:
-    """Refuse a pattern whose files do not all have the columns of the first one; a file
-    DuckDB cannot read raises `UnreadableFile`."""
+def _header_line(file: Path, encoding: str) -> str | None:
+    """A CSV file's first line as written (None when it cannot be read as text)."""
+    try:
+        if file.suffix.lower() == ".gz":
+            with gzip.open(file, "rt", encoding=encoding, newline="") as zipped:
+                return zipped.readline(1 << 16)
+        with file.open(encoding=encoding, newline="") as handle:
+            return handle.readline(1 << 16)
+    except (OSError, UnicodeError, EOFError):
+        return None
+
+
+def columns_in_order(con: duckdb.DuckDBPyConnection, source: LogSource, encoding: str) -> bool:
+    """Refuse a pattern whose files do not all have the columns of the first one, and say
+    whether they also come in one order: the files are then read by position, which DuckDB
+    does without inspecting each file (365 one-day CSV files: 0.2 s a scan, against 3.3 s by
+    name). CSV files whose first lines are the same text need no more checking; otherwise
+    each file's columns are read (a file DuckDB cannot read raises `UnreadableFile`), the
+    index columns pandas may write aside."""
     if len(source.matched) < 2:
-        return
-    first, expected = source.matched[0], None
+        return True
+    if source.kind == "csv":
+        headers = {_header_line(file, encoding) for file in source.matched}
+        if len(headers) == 1 and None not in headers:
+            return True
+    first, expected, first_every, in_order = source.matched[0], None, None, True
     for file in source.matched:
         reader = _reader(source.kind, _literal(file), encoding, False)
         try:
-            names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+            described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
         except duckdb.Error as exc:
             raise UnreadableFile(file, exc) from exc
+        every = [r[0] for r in described]
+        names = [name for name in every if not _PANDAS_INDEX.fullmatch(name)]
         if expected is None:
-            expected = names
+            expected, first_every = names, every
         elif sorted(names) != sorted(expected):
             missing = sorted(set(expected) - set(names))
             extra = sorted(set(names) - set(expected))
@@ -164,3 +192,5 @@ def check_same_columns(con: duckdb.DuckDBPyConnection, source: LogSource, encodi
                 "same columns",
                 field=_FIELD,
             )
+        in_order = in_order and every == first_every
+    return in_order

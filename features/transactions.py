@@ -29,7 +29,7 @@ import pandas as pd
 from . import schema
 from .config import ColumnMapping, FeatureConfig
 from .errors import TransactionLogError
-from .sources import UnreadableFile, check_same_columns, find_log, read_sql
+from .sources import UnreadableFile, columns_in_order, find_log, read_sql
 from .sql import daily_sql, first_use_sql
 
 logger = logging.getLogger(__name__)
@@ -141,11 +141,11 @@ def load_transactions(
     con = con or connect()
     where = str(source.path)
     try:
-        check_same_columns(con, source, columns.encoding)
+        in_order = columns_in_order(con, source, columns.encoding)
     except UnreadableFile as exc:
         raise _unreadable(str(exc.file), exc.error, columns) from exc
     try:
-        reader = read_sql(source, columns.encoding)
+        reader = read_sql(source, columns.encoding, by_name=not in_order)
         con.execute(f"CREATE OR REPLACE TEMP VIEW raw_transactions AS SELECT * FROM {reader}")
     except duckdb.Error as exc:
         raise _unreadable(where, exc, columns) from exc

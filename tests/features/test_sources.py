@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from clv.features import build, sources, transactions
 from clv.features.errors import TransactionLogError
@@ -45,20 +46,42 @@ def test_a_pattern_of_csv_files_reads_as_their_concatenation(
     (parts / "notes.txt.bak").write_text("not matched")
 
     pattern = str(parts / "tx_*.csv")
+    source = sources.find_log(pattern)
+    assert not sources.columns_in_order(transactions.connect(), source, "utf-8")
     got = transactions.load_transactions(pattern)
     assert got.report.rows_read == len(log) and len(quarters) >= 8
     pd.testing.assert_frame_equal(_features(pattern), _features(whole))
     assert sources.find_log(pattern).matched == tuple(sorted(parts.glob("tx_*.csv")))
 
 
+def test_files_in_one_column_order_are_read_by_position(tmp_path: Path, log: pd.DataFrame) -> None:
+    """Identical CSV headers need no look inside each file (many daily exports stay fast)."""
+    for name, part in _by_quarter(log):
+        part.to_csv(tmp_path / f"tx_{name}.csv", index=False)
+    source = sources.find_log(tmp_path / "tx_*.csv")
+    assert sources.columns_in_order(transactions.connect(), source, "utf-8")
+    assert "union_by_name" not in sources.read_sql(source, by_name=False)
+    assert transactions.load_transactions(tmp_path / "tx_*.csv").report.rows_read == len(log)
+
+
 def test_a_recursive_pattern_of_parquet_files(tmp_path: Path, log: pd.DataFrame) -> None:
+    """Folders of Parquet files, some with the index pandas writes beside the columns (read
+    aside: it is not data) and some without."""
     whole = tmp_path / "whole.parquet"
     log.to_parquet(whole)
-    for name, part in _by_quarter(log):
+    for i, (name, part) in enumerate(_by_quarter(log)):
         folder = tmp_path / "exports" / name[:4]
         folder.mkdir(parents=True, exist_ok=True)
-        part.to_parquet(folder / f"{name}.parquet")
+        part.to_parquet(folder / f"{name}.parquet", index=bool(i % 2))
     pattern = tmp_path / "exports" / "**" / "*.parquet"
+    indexed = [
+        f
+        for f in sorted(tmp_path.glob("exports/*/*.parquet"))
+        if "__index_level_0__" in pq.read_schema(f).names
+    ]
+    assert 0 < len(indexed) < len(_by_quarter(log))
+    source = sources.find_log(pattern)
+    assert not sources.columns_in_order(transactions.connect(), source, "utf-8")
     pd.testing.assert_frame_equal(_features(pattern), _features(whole))
 
 
