@@ -164,18 +164,14 @@ def columns_in_order(con: duckdb.DuckDBPyConnection, source: LogSource, encoding
         headers = {_header_line(file, encoding) for file in source.matched}
         if len(headers) == 1 and None not in headers:
             return True
-    first, expected, first_every, in_order = source.matched[0], None, None, True
-    for file in source.matched:
-        reader = _reader(source.kind, _literal(file), encoding, False)
-        try:
-            described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
-        except duckdb.Error as exc:
-            raise UnreadableFile(file, exc) from exc
-        every = [r[0] for r in described]
+    first, *others = source.matched
+    first_every = _column_names(con, first, source.kind, encoding)
+    expected = [name for name in first_every if not _PANDAS_INDEX.fullmatch(name)]
+    in_order = True
+    for file in others:
+        every = _column_names(con, file, source.kind, encoding)
         names = [name for name in every if not _PANDAS_INDEX.fullmatch(name)]
-        if expected is None:
-            expected, first_every = names, every
-        elif sorted(names) != sorted(expected):
+        if sorted(names) != sorted(expected):
             missing = sorted(set(expected) - set(names))
             extra = sorted(set(names) - set(expected))
             what = "; ".join(
@@ -194,3 +190,14 @@ def columns_in_order(con: duckdb.DuckDBPyConnection, source: LogSource, encoding
             )
         in_order = in_order and every == first_every
     return in_order
+
+
+def _column_names(
+    con: duckdb.DuckDBPyConnection, file: Path, kind: Kind, encoding: str
+) -> list[str]:
+    """One file's columns as DuckDB reads them; `UnreadableFile` when it cannot."""
+    reader = _reader(kind, _literal(file), encoding, False)
+    try:
+        return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+    except duckdb.Error as exc:
+        raise UnreadableFile(file, exc) from exc
