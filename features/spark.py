@@ -5,8 +5,9 @@ Spark SQL. `clean_on_spark` validates and cleans a log by the rules of
 `transactions.load_transactions` (`transactions.cleaning_sql`): rows without a customer id,
 timestamp or amount dropped, zero amounts too when configured, identical order lines removed,
 all of it counted in a `CleaningReport`; NaN or infinite amounts are refused. `panel_on_spark`
-then builds `daily`, `first_use` (when the log has a product or channel column) and the panel
-of features and labels at a list of cutoff dates (`sql.py`, `build.panel_sql`). A test runs
+then builds `daily`, `first_use` (for a product or channel column of more values than the
+daily rows' mask holds: `sql.BoughtBits`, whose values it collects first) and the panel of
+features and labels at a list of cutoff dates (`sql.py`, `build.panel_sql`). A test runs
 both on a local Spark and compares the report and every column with the DuckDB build.
 
 The log is a DataFrame with a customer id, a `timestamp` (a timestamp or date column) and a
@@ -45,6 +46,7 @@ from .errors import TransactionLogError
 from .sql import daily_sql, first_use_sql, transpile
 from .transactions import (
     CleaningReport,
+    bought_bits,
     cleaning_report,
     cleaning_sql,
     lines_kept,
@@ -239,9 +241,15 @@ def panel_on_spark(
     log.transactions.createOrReplaceTempView("transactions")
     dates = [(cutoff,) for cutoff in sorted(set(cutoffs))]
     spark.createDataFrame(dates, f"{schema.CUTOFF} DATE").createOrReplaceTempView("cutoff_dates")
-    spark.sql(transpile(daily_sql(optional), DIALECT)).createOrReplaceTempView("daily")
-    first_use = first_use_sql(optional)
+    bought = bought_bits(
+        lambda query: spark.sql(transpile(query, DIALECT)).collect(), optional, "transactions"
+    )
+    daily = daily_sql(optional, bought=bought)
+    spark.sql(transpile(daily, DIALECT)).createOrReplaceTempView("daily")
+    first_use = first_use_sql(optional, bought=bought)
     if first_use is not None:
         spark.sql(transpile(first_use, DIALECT)).createOrReplaceTempView("first_use")
-    panel = panel_sql(config, optional, horizon_days, ordered=False, cutoffs="cutoff_dates")
+    panel = panel_sql(
+        config, optional, horizon_days, ordered=False, cutoffs="cutoff_dates", bought=bought
+    )
     return spark.sql(transpile(panel, DIALECT))

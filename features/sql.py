@@ -7,7 +7,8 @@ relations that the caller provides:
     transactions(customer_id, timestamp, amount[, order_id, quantity, product, channel])
     daily(...)        one row per customer and calendar day, built by `daily_sql`
     first_use(...)    first purchase day per customer and product / channel, by `first_use_sql`
-                      (only when the log has a product or channel column)
+                      (only for a product or channel column not counted in `daily`'s
+                      `bought` mask: see `BoughtBits`)
     pairs(customer_id, cutoff)   the (customer, cutoff date) rows to compute features for, or
     cutoff_dates(cutoff)         cutoff dates, for every customer acquired by each of them
 
@@ -17,7 +18,8 @@ Time is counted in whole days. A cutoff date includes its own day: features read
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import sqlglot
 
@@ -38,23 +40,120 @@ def _net(total: str) -> str:
     return f"ROUND({total}, {MONEY_DECIMALS})"
 
 
-def _line_sums(optional_columns: Iterable[str]) -> str:
-    """Aggregates of lines: spend, returns, counts (and quantity when the log has one)."""
-    quantity = (
-        ",\n        SUM(quantity) AS quantity" if schema.QUANTITY in set(optional_columns) else ""
+# A daily row's `bought` mask is a BIGINT with one bit per value of the product and channel
+# columns it counts; its sign bit is left alone, so that engines agree on every value.
+BOUGHT_BITS = 63
+
+
+@dataclass(frozen=True)
+class BoughtBits:
+    """Which bit of a daily row's `bought` mask stands for which product or channel.
+
+    A log whose products and channels are few (categories, sales channels) counts the distinct
+    ones a customer bought by the cutoff from `daily` alone: each day ORs the bits of its
+    purchase lines' values, and the features count the bits of the days up to the cutoff.
+    Columns with more values than bits (e.g. product SKUs) are counted from `first_use`.
+    Building `first_use` reads the log once more and groups it by customer and value: on the
+    synthetic log (12 products, 3 channels), the mask made the whole build faster by about
+    1.7 s at 10M lines (6.5-7.9 s against 8.5-9.9 s in alternating runs) and 24 s at 100M
+    lines under 7 GB (105 s against 129 s). Finding the values costs 0.04 s per column at 10M.
+
+    `values` maps each column counted this way to its values, in bit order (the first column's
+    values take the lowest bits).
+    """
+
+    values: Mapping[str, tuple[str, ...]]
+
+    @classmethod
+    def fitting(cls, values: Mapping[str, Iterable[str]]) -> BoughtBits:
+        """Bits for the columns of `values` (column -> its distinct values) that fit in
+        `BOUGHT_BITS` together, the columns with fewer values first."""
+        chosen: dict[str, tuple[str, ...]] = {}
+        free = BOUGHT_BITS
+        for column, found in sorted(
+            ((c, tuple(sorted(v))) for c, v in values.items()), key=lambda cv: len(cv[1])
+        ):
+            if len(found) <= free:
+                chosen[column] = found
+                free -= len(found)
+        return cls(chosen)
+
+    def _first_bit(self, column: str) -> int:
+        bit = 0
+        for other, found in self.values.items():
+            if other == column:
+                return bit
+            bit += len(found)
+        raise KeyError(column)
+
+    def column_bits(self, column: str) -> int:
+        """The mask of every bit that stands for a value of `column`."""
+        first = self._first_bit(column)
+        return sum(1 << (first + i) for i in range(len(self.values[column])))
+
+    def line_sql(self) -> str:
+        """SQL: the bits of a line's values, 0 for a line without any (a NULL value)."""
+        cases = []
+        for column, found in self.values.items():
+            if not found:  # a column without a value on any purchase line: it counts 0
+                continue
+            first = self._first_bit(column)
+            whens = " ".join(
+                f"WHEN {_string(value)} THEN {1 << (first + i)}" for i, value in enumerate(found)
+            )
+            cases.append(f"CASE {column} {whens} ELSE 0 END")
+        return " | ".join(cases) or "0"
+
+    def count_sql(self, column: str, mask: str) -> str:
+        """SQL: how many values of `column` the mask `mask` holds."""
+        return f"BIT_COUNT({mask} & {self.column_bits(column)})"
+
+
+NO_BOUGHT_BITS = BoughtBits({})
+
+
+def _string(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def distinct_values_sql(column: str, source: str, limit: int = BOUGHT_BITS + 1) -> str:
+    """SELECT of up to `limit` distinct values of `column` on purchase lines of `source`:
+    enough to tell whether they fit in `BoughtBits`."""
+    return (
+        f"SELECT DISTINCT {column} FROM {source} "
+        f"WHERE amount >= 0 AND {column} IS NOT NULL LIMIT {int(limit)}"
     )
+
+
+def _line_sums(optional_columns: Iterable[str], bought: BoughtBits) -> str:
+    """Aggregates of lines: spend, returns, counts (and quantity when the log has one, and the
+    `bought` mask when some product or channel is counted in it)."""
+    optional = ""
+    if schema.QUANTITY in set(optional_columns):
+        optional += ",\n        SUM(quantity) AS quantity"
+    if bought.values:
+        optional += (
+            f",\n        BIT_OR(CASE WHEN amount >= 0 THEN {bought.line_sql()} END) AS bought"
+        )
     return f"""SUM(GREATEST(amount, 0)) AS gross,
         CAST(COUNT(*) FILTER (WHERE amount >= 0) AS INTEGER) AS n_purchases,
         SUM(amount) AS net,
-        CAST(COUNT(*) AS INTEGER) AS n_transactions{quantity}"""
+        CAST(COUNT(*) AS INTEGER) AS n_transactions{optional}"""
 
 
-def daily_sql(optional_columns: Iterable[str], source: str = "transactions") -> str:
+def daily_sql(
+    optional_columns: Iterable[str],
+    source: str = "transactions",
+    bought: BoughtBits = NO_BOUGHT_BITS,
+) -> str:
     """Per customer and day: spend, returns, counts and the gap since the previous purchase day.
 
     Reads `source` (by default `transactions`; any relation with its columns customer_id,
-    timestamp, amount[, order_id, quantity], whose order_id only has to tell orders apart, so
-    it may be the source's own integer type). A purchase day is a day with at least one
+    timestamp, amount[, order_id, quantity, and the product and channel columns of `bought`],
+    whose order_id only has to tell orders apart, so it may be the source's own integer type).
+    With `bought` bits, `bought` is the mask of the products and channels of the day's
+    purchase lines (NULL on a day of returns only). A purchase day is a day with at least one
     non-negative amount (a day of returns only is not a purchase; a $0 line is, unless dropped
     by configuration). `gap_days` is cutoff-independent (it only looks back), so it is
     computed once here rather than per cutoff, as a LAG over the customer's purchase days (a
@@ -79,7 +178,7 @@ def daily_sql(optional_columns: Iterable[str], source: str = "transactions") -> 
     SELECT
         customer_id,
         CAST(timestamp AS DATE) AS day,
-        {_line_sums(has)}{_order_bounds(has)}
+        {_line_sums(has, bought)}{_order_bounds(has)}
     FROM {source}
     GROUP BY customer_id, CAST(timestamp AS DATE)
 )"""
@@ -110,7 +209,7 @@ days AS (
         f"\n    {name},"
         for name, column in (("quantity", schema.QUANTITY), ("n_orders", schema.ORDER_ID))
         if column in has
-    )
+    ) + ("\n    bought," if bought.values else "")
     return f"""
 WITH {per_day}
 SELECT
@@ -139,15 +238,20 @@ def _order_bounds(has: set[str]) -> str:
         CAST(COUNT(order_id) AS INTEGER) AS order_lines"""
 
 
-def first_use_sql(optional_columns: Iterable[str], source: str = "transactions") -> str | None:
+def first_use_sql(
+    optional_columns: Iterable[str],
+    source: str = "transactions",
+    bought: BoughtBits = NO_BOUGHT_BITS,
+) -> str | None:
     """Per customer: the first purchase day of each product and of each channel it bought.
 
     Rows (customer_id, is_product, first_day), is_product true for a product and false for a
     channel (a flag rather than a name: at 100M lines this table holds about 60M rows), from
-    lines with a non-negative amount; None when the log has neither column. Duplicate lines
-    change nothing here, so `source` may be the log before de-duplication.
+    lines with a non-negative amount; None when the log has neither column, or when `bought`
+    counts both. Duplicate lines change nothing here, so `source` may be the log before
+    de-duplication.
     """
-    has = set(optional_columns)
+    has = set(optional_columns) - set(bought.values)
     columns = [c for c in (schema.PRODUCT, schema.CHANNEL) if c in has]
     if not columns:
         return None
@@ -225,9 +329,16 @@ def _trend_pairs(config: FeatureConfig) -> list[tuple[int, int]]:
 
 
 def feature_sql(
-    config: FeatureConfig, optional_columns: Iterable[str], cutoffs: str | None = None
+    config: FeatureConfig,
+    optional_columns: Iterable[str],
+    cutoffs: str | None = None,
+    bought: BoughtBits = NO_BOUGHT_BITS,
 ) -> str:
     """Features per (customer_id, cutoff) from `daily`, `first_use` and `pairs` or `cutoffs`.
+
+    Distinct products and channels are counted from `daily`'s `bought` mask for the columns
+    of `bought`, from `first_use` for the others (`daily_sql` and `first_use_sql` must be
+    given the same `bought`).
 
     Output columns: customer_id, cutoff, first_purchase_date, last_purchase_date,
     lifecycle_stage, then `feature_names(config)` in order. Units: days and currency.
@@ -259,7 +370,17 @@ def feature_sql(
     window_select = ",\n        ".join(
         [f"purchase_days_{w}d, spend_{w}d" for w in config.windows_days] + trends
     )
-    counted = [c for c in (schema.PRODUCT, schema.CHANNEL) if c in has]
+    counted = [c for c in (schema.PRODUCT, schema.CHANNEL) if c in has and c not in bought.values]
+    masked = [c for c in (schema.PRODUCT, schema.CHANNEL) if c in has and c in bought.values]
+    bought_agg = "BIT_OR(h.bought) AS bought,\n        " if masked else ""
+    # Every row has a purchase by the cutoff, so no breadth row (or no bit) means none: 0.
+    breadth_col = {
+        c: f"COALESCE({bought.count_sql(c, 'a.bought')}, 0) AS n_{c}s" for c in masked
+    } | {c: f"COALESCE(b.n_{c}s, 0) AS n_{c}s" for c in counted}
+    breadth_cols = ", ".join(
+        breadth_col.get(c, f"CAST(NULL AS BIGINT) AS n_{c}s")
+        for c in (schema.PRODUCT, schema.CHANNEL)
+    )
     if counted:
         # first_use has a row per customer and product (channel) with its first purchase day:
         # the distinct products bought by the cutoff are those first bought by then.
@@ -283,17 +404,9 @@ breadth AS (
         breadth_join = (
             "LEFT JOIN breadth b ON b.customer_id = a.customer_id AND b.cutoff = a.cutoff"
         )
-        # Every row here has a purchase by the cutoff, so no breadth row means none known: 0.
-        breadth_cols = ", ".join(
-            f"COALESCE(b.n_{c}s, 0) AS n_{c}s"
-            if c in counted
-            else f"CAST(NULL AS BIGINT) AS n_{c}s"
-            for c in (schema.PRODUCT, schema.CHANNEL)
-        )
     else:
         breadth = ""
         breadth_join = ""
-        breadth_cols = "CAST(NULL AS BIGINT) AS n_products, CAST(NULL AS BIGINT) AS n_channels"
     total_quantity = "SUM(h.quantity)" if schema.QUANTITY in has else "CAST(NULL AS DOUBLE)"
     n_orders = "SUM(h.n_orders)" if schema.ORDER_ID in has else "CAST(NULL AS BIGINT)"
     lapsed, long_term = config.lapsed_after_days, config.long_term_after_days
@@ -334,7 +447,7 @@ agg AS (
         {_net("SUM(h.gross) - SUM(h.net)")} AS returned_amount,
         {total_quantity} AS total_quantity,
         {n_orders} AS n_orders,
-        {window_agg_select}
+        {bought_agg}{window_agg_select}
     FROM history h
     GROUP BY h.customer_id, h.cutoff
 ),

@@ -2,9 +2,10 @@
 
 The validated log is a DuckDB view named `transactions` with the contract columns of
 `schema` (customer_id VARCHAR, timestamp TIMESTAMP, amount DOUBLE, optional columns), plus a
-table `daily` (see `sql.daily_sql`) and, with a product or channel column, `first_use`
-(see `sql.first_use_sql`). Bad values raise `TransactionLogError` naming the column,
-the value and its row; rows that cannot count as purchases are dropped and reported.
+table `daily` (see `sql.daily_sql`) and, with a product or channel column of more values
+than `sql.BoughtBits` holds, `first_use` (see `sql.first_use_sql`). Bad values raise
+`TransactionLogError` naming the column, the value and its row; rows that cannot count as
+purchases are dropped and reported.
 
 How the user's file maps onto the contract is a `ColumnMapping` (column names, timestamp
 format, decimal separator, currency symbol, encoding, the zone of naive timestamps, or a unit
@@ -17,11 +18,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -30,7 +32,7 @@ from . import schema
 from .config import ColumnMapping, FeatureConfig
 from .errors import TransactionLogError
 from .sources import UnreadableFile, columns_in_order, find_log, read_sql
-from .sql import daily_sql, first_use_sql
+from .sql import NO_BOUGHT_BITS, BoughtBits, daily_sql, distinct_values_sql, first_use_sql
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,9 @@ class TransactionLog:
     first_date: date
     last_date: date
     report: CleaningReport
+    # The products and channels that `daily` counts in its `bought` mask (the others are
+    # counted from `first_use`).
+    bought: BoughtBits = NO_BOUGHT_BITS
 
     @cached_property
     def n_customers(self) -> int:
@@ -717,9 +722,12 @@ def _line_columns(resolved: dict[str, str]) -> list[str]:
     return [_ORDER_KEY if c == schema.ORDER_ID else c for c in columns]
 
 
-def _kept_lines_sql(resolved: dict[str, str], deduplicate: bool) -> str:
+def _kept_lines_sql(
+    resolved: dict[str, str], deduplicate: bool, bought: BoughtBits = NO_BOUGHT_BITS
+) -> str:
     """SELECT of `kept_lines`, what `daily` reads: the lines of `transactions`, with the order
-    id as its key (`_typed_select`) and only the columns `daily` needs.
+    id as its key (`_typed_select`) and only the columns `daily` needs (those of `bought`
+    among them).
 
     `deduplicate` False is for logs known to hold no two identical lines: the same rows as
     `transactions`, without the cost of a DISTINCT over every column.
@@ -735,6 +743,7 @@ def _kept_lines_sql(resolved: dict[str, str], deduplicate: bool) -> str:
         columns.append(f"{_ORDER_KEY} AS {schema.ORDER_ID}")
     if schema.QUANTITY in resolved:
         columns.append(schema.QUANTITY)
+    columns += [c for c in (schema.PRODUCT, schema.CHANNEL) if c in bought.values]
     return f"SELECT {', '.join(columns)} FROM {source}"
 
 
@@ -804,7 +813,9 @@ def trusted_log_sql(
     without its checks: nothing is counted and no bad value raises, so use it only for logs
     whose values are known to be valid (e.g. the service's request models checked them).
     Prefix a feature query with these CTEs to compute features in one statement. Returns the
-    CTE text (for a `WITH`) and the optional columns present.
+    CTE text (for a `WITH`) and the optional columns present. Products and channels are
+    counted from `first_use` (the statement is prepared before any value is known, so the
+    daily rows carry no `sql.BoughtBits` mask).
     """
     statements = cleaning_sql(types, config, columns=columns, source=source)
     optional = statements.optional_columns
@@ -820,14 +831,35 @@ def trusted_log_sql(
     return ",\n".join(ctes), optional
 
 
+def bought_bits(
+    run: Callable[[str], Sequence[Sequence[Any]]],
+    optional_columns: Iterable[str],
+    source: str = "clean_transactions",
+) -> BoughtBits:
+    """The `BoughtBits` of a log's product and channel columns: those whose values fit.
+    `run` returns the rows of a query (DuckDB's or Spark's) over `source`, a relation of the
+    log's kept lines (duplicates may remain)."""
+    values: dict[str, list[str]] = {
+        column: [str(row[0]) for row in run(distinct_values_sql(column, source))]
+        for column in (schema.PRODUCT, schema.CHANNEL)
+        if column in set(optional_columns)
+    }
+    return BoughtBits.fitting(values)
+
+
 def _create_daily(
-    con: duckdb.DuckDBPyConnection, resolved: dict[str, str], deduplicate: bool
+    con: duckdb.DuckDBPyConnection,
+    resolved: dict[str, str],
+    deduplicate: bool,
+    bought: BoughtBits,
 ) -> None:
     """The view `kept_lines` and the table `daily` (`sql.daily_sql`) built from it."""
     optional = [c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in resolved]
-    lines = _kept_lines_sql(resolved, deduplicate)
+    lines = _kept_lines_sql(resolved, deduplicate, bought)
     con.execute(f"CREATE OR REPLACE TEMP VIEW kept_lines AS {lines}")
-    con.execute("CREATE OR REPLACE TEMP TABLE daily AS " + daily_sql(optional, "kept_lines"))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE daily AS " + daily_sql(optional, "kept_lines", bought)
+    )
 
 
 def _validate(
@@ -936,8 +968,9 @@ def _validate(
     clean, transactions = _clean_sql(resolved, config)
     con.execute(f"CREATE OR REPLACE TEMP VIEW clean_transactions AS {clean}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW transactions AS {transactions}")
-    _create_daily(con, resolved, deduplicate=not no_duplicates)
-    first_use = first_use_sql(optional, source="clean_transactions")
+    bought = bought_bits(lambda query: con.execute(query).fetchall(), optional)
+    _create_daily(con, resolved, deduplicate=not no_duplicates, bought=bought)
+    first_use = first_use_sql(optional, source="clean_transactions", bought=bought)
     if first_use is not None:
         con.execute("CREATE OR REPLACE TEMP TABLE first_use AS " + first_use)
     stats = con.execute("SELECT SUM(n_transactions), MIN(day), MAX(day) FROM daily").fetchall()[0]
@@ -956,4 +989,5 @@ def _validate(
         first_date=stats[1],
         last_date=stats[2],
         report=report,
+        bought=bought,
     )

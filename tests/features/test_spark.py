@@ -65,6 +65,14 @@ def _synthetic_log(dirty: bool = True) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True).astype(frame.dtypes.to_dict())
 
 
+def _many_products(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its products spread over 70 names, one in seven with a quote and a
+    backslash (SQL literals must escape them on both engines)."""
+    number = pd.Series(np.arange(len(frame)) % 70, index=frame.index)
+    name = np.where(number % 7 == 0, "kid's \\ toys ", "p") + number.astype(str)
+    return frame.assign(product=frame["product"].where(frame["product"].isna(), name))
+
+
 def _cdnow_log() -> pd.DataFrame:
     """The bundled CDNOW log's first 3,000 customers: quantity, no order id, no product."""
     frame = pd.read_csv(cdnow_master_path(), dtype={"customer_id": str})
@@ -85,6 +93,14 @@ LOGS = {
         lambda: _synthetic_log(dirty=False),
         [date(2024, 1, 31)],
         60,
+        FeatureConfig(),
+    ),
+    # 70 products, some named with a quote and a backslash: counted from first_use, and the
+    # channels from the daily mask (sql.BoughtBits)
+    "synthetic, more products than the mask holds": (
+        lambda: _many_products(_synthetic_log()),
+        [date(2023, 9, 30), date(2024, 6, 30)],
+        30,
         FeatureConfig(),
     ),
     "synthetic, channel only, zero amounts dropped": (
@@ -155,6 +171,10 @@ def test_synthetic_log_exercises_cleaning_orders_products_and_returns() -> None:
     two_orders = log.con.execute("SELECT MAX(n_orders) FROM daily").fetchall()[0][0]
     assert two_orders >= 2
     assert not features[schema.CUSTOMER_ID].str.startswith(" ").any()
+    # products and channels counted from the daily mask, or products from first_use
+    assert set(log.bought.values) == {schema.PRODUCT, schema.CHANNEL}
+    many = transactions.transactions_from_frame(_many_products(_synthetic_log()))
+    assert set(many.bought.values) == {schema.CHANNEL}
 
 
 def _frame(session: SparkSession, **columns: object) -> DataFrame:
