@@ -31,7 +31,7 @@ import pandas as pd
 from . import schema
 from .config import ColumnMapping, FeatureConfig
 from .errors import TransactionLogError
-from .sources import UnreadableFile, columns_in_order, find_log, read_sql
+from .sources import LogSource, UnreadableFile, columns_in_order, find_log, read_sql
 from .sql import NO_BOUGHT_BITS, BoughtBits, daily_sql, distinct_values_sql, first_use_sql
 
 logger = logging.getLogger(__name__)
@@ -134,15 +134,17 @@ def connect(
 
 
 def load_transactions(
-    path: str | Path,
+    path: str | Path | LogSource,
     columns: ColumnMapping | None = None,
     config: FeatureConfig | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> TransactionLog:
     """Validate a CSV or Parquet transaction log and register it in DuckDB: one file, a folder
-    of Parquet files, or a glob pattern's files (`sources.find_log`)."""
+    of Parquet files, or a glob pattern's files (`sources.find_log`). Given a `LogSource`, a
+    pattern's files are those it matched when it was found (not matched again), so that what
+    is read is what the caller hashed."""
     columns = columns or ColumnMapping()
-    source = find_log(path)
+    source = path if isinstance(path, LogSource) else find_log(path)
     con = con or connect()
     where = str(source.path)
     try:

@@ -24,6 +24,7 @@ from clv.features import schema
 from clv.features.build import build_features, check_cutoffs
 from clv.features.config import ColumnMapping
 from clv.features.errors import TransactionLogError
+from clv.features.sources import find_log
 from clv.features.transactions import TransactionLog, connect, load_transactions
 from clv.models.registry import CHAMPION_ALIAS, REGISTERED_MODEL_NAME, register_clv_model
 
@@ -108,10 +109,12 @@ def run_training(
     else:
         path = Path(source)
         columns = columns or ColumnMapping()
-        log = load_transactions(path, columns, config.feature_config, connect(memory_limit))
+        # A pattern's files are matched once: the hash covers exactly the files read.
+        files = find_log(path)
+        log = load_transactions(files, columns, config.feature_config, connect(memory_limit))
         source_name = str(path)
         logger.info("hashing %s", path)
-        data_hash = tracking.file_sha256(path)
+        data_hash = tracking.file_sha256(files)
     check_data(log, config)
 
     logger.info("evaluating (%s, %d-day horizon)", config.evaluation, config.horizon_days)

@@ -34,7 +34,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from clv.features import schema
-from clv.features.sources import find_log, is_pattern
+from clv.features.sources import LogSource, find_log, is_pattern
 from clv.features.transactions import CleaningReport
 from clv.models.composite import CLVModel
 from clv.models.registry import log_clv_model
@@ -192,15 +192,19 @@ def ensure_experiment(name: str, uri: str | None = None) -> str:
 
 
 # --- provenance ---------------------------------------------------------------------------
-def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+def file_sha256(path: str | Path | LogSource, chunk_bytes: int = 1 << 20) -> str:
     """sha256 (hex) of a file, streamed; of a folder, over its files' relative paths and bytes;
     of a glob pattern (`clv.features.sources`), over the matched files' paths relative to the
-    folder they share, and their bytes."""
-    path = Path(path)
+    folder they share, and their bytes. Give the `LogSource` a log was read from to hash the
+    files it matched then, rather than matching the pattern again."""
+    source = path if isinstance(path, LogSource) else None
+    path = source.path if source is not None else Path(path)
+    if source is None and is_pattern(path):
+        source = find_log(path)
     digest = hashlib.sha256()
     base: Path | None = None
-    if is_pattern(path):
-        files = list(find_log(path).matched)
+    if source is not None and source.matched:
+        files = list(source.matched)
         base = Path(os.path.commonpath([str(f.parent) for f in files]))
     elif path.is_dir():
         files, base = sorted(p for p in path.rglob("*") if p.is_file()), path

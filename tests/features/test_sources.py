@@ -54,6 +54,21 @@ def test_a_pattern_of_csv_files_reads_as_their_concatenation(
     assert sources.find_log(pattern).matched == tuple(sorted(parts.glob("tx_*.csv")))
 
 
+def test_a_found_pattern_reads_the_files_it_matched(tmp_path: Path, log: pd.DataFrame) -> None:
+    """A `LogSource` is read as found: a file that starts to match the pattern later is not
+    read (training hashes the same `LogSource`)."""
+    quarters = _by_quarter(log)
+    for name, part in quarters[:2]:
+        part.to_csv(tmp_path / f"tx_{name}.csv", index=False)
+    found = sources.find_log(tmp_path / "tx_*.csv")
+    name, late = quarters[2]
+    late.to_csv(tmp_path / f"tx_{name}.csv", index=False)
+    early_rows = sum(len(part) for _, part in quarters[:2])
+    assert transactions.load_transactions(found).report.rows_read == early_rows
+    again = transactions.load_transactions(tmp_path / "tx_*.csv")
+    assert again.report.rows_read == early_rows + len(late)
+
+
 def test_files_in_one_column_order_are_read_by_position(tmp_path: Path, log: pd.DataFrame) -> None:
     """Identical CSV headers need no look inside each file (many daily exports stay fast)."""
     for name, part in _by_quarter(log):

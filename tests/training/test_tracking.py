@@ -14,6 +14,7 @@ import mlflow
 import pandas as pd
 import pytest
 from clv.features import schema
+from clv.features.sources import find_log
 from clv.training import tracking
 from clv.training.artifacts import (
     EVALUATION_METRICS,
@@ -81,6 +82,18 @@ def test_pattern_hash_covers_its_files_wherever_they_are(tmp_path: Path) -> None
     assert here != tracking.file_sha256(tmp_path / "here" / "2024")  # the folder: every file
     (tmp_path / "there" / "2024" / "02.csv").write_bytes(b"c")
     assert tracking.file_sha256(tmp_path / "there" / "*" / "*.csv") != here
+
+
+def test_a_found_pattern_hashes_the_files_it_matched(tmp_path: Path) -> None:
+    """Training reads and hashes the files a pattern matched once (a `LogSource`): a file
+    that starts to match in between is in neither."""
+    (tmp_path / "01.csv").write_bytes(b"a")
+    pattern = tmp_path / "*.csv"
+    found = find_log(pattern)
+    before = tracking.file_sha256(pattern)
+    (tmp_path / "02.csv").write_bytes(b"b")
+    assert tracking.file_sha256(found) == before
+    assert tracking.file_sha256(pattern) != before  # matched again: two files
 
 
 def test_git_state_inside_and_outside_a_checkout(tmp_path: Path) -> None:
