@@ -16,6 +16,7 @@ import typer
 from clv.features import build, transactions
 from clv.features.atomic import atomic_path
 from clv.features.config import ColumnMapping, FeatureConfig, currency_symbol, known_timezone
+from clv.features.sql import string_literal
 
 from .errors import CliUsageError, user_errors
 from .options import (
@@ -301,7 +302,7 @@ def features(
                     else "FORMAT CSV, HEADER"
                 )
                 with atomic_path(output) as tmp:
-                    copied = con.execute(f"COPY ({query}) TO '{_sql_string(tmp)}' ({fmt})")
+                    copied = con.execute(f"COPY ({query}) TO {string_literal(tmp)} ({fmt})")
                     rows = int(copied.fetchall()[0][0])
             finally:
                 con.close()
@@ -313,10 +314,6 @@ def _version() -> str:
         return importlib.metadata.version("clv-service")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
-
-
-def _sql_string(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,14 @@ import pandas as pd
 from . import schema
 from .config import FeatureConfig
 from .errors import TransactionLogError
-from .sql import NO_BOUGHT_BITS, BoughtBits, feature_names, feature_sql, label_sql
+from .sql import (
+    NO_BOUGHT_BITS,
+    BoughtBits,
+    feature_names,
+    feature_sql,
+    label_sql,
+    string_literal,
+)
 from .transactions import TransactionLog
 
 logger = logging.getLogger(__name__)
@@ -41,8 +48,8 @@ def parquet_options(metadata: dict[str, object] | None = None) -> str:
     `pyarrow.parquet.read_schema(path).metadata[b"clv"]`)."""
     if metadata is None:
         return PARQUET_OPTIONS
-    text = json.dumps(metadata, sort_keys=True, default=str).replace("'", "''")
-    return f"{PARQUET_OPTIONS}, KV_METADATA {{{METADATA_KEY}: '{text}'}}"
+    text = json.dumps(metadata, sort_keys=True, default=str)
+    return f"{PARQUET_OPTIONS}, KV_METADATA {{{METADATA_KEY}: {string_literal(text)}}}"
 
 
 def cutoff_range(

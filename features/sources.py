@@ -19,6 +19,7 @@ from typing import Literal
 import duckdb
 
 from .errors import TransactionLogError
+from .sql import string_literal
 
 # Characters that make a path a glob pattern (Python's `glob`, which `**` recurses with).
 GLOB_CHARACTERS = frozenset("*?[")
@@ -116,10 +117,6 @@ def _find_pattern(pattern: Path) -> LogSource:
     return LogSource(pattern, next(iter(kinds)), tuple(matched))
 
 
-def _literal(path: Path | str) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def _reader(kind: Kind, files: str, encoding: str, by_name: bool) -> str:
     options = ", union_by_name = true" if by_name else ""
     if kind == "parquet":
@@ -132,11 +129,11 @@ def read_sql(source: LogSource, encoding: str = "utf-8", by_name: bool = True) -
     `encoding` being the CSV's. A pattern's files are listed, and read by column name unless
     not `by_name` (for files whose columns come in one order: see `columns_in_order`)."""
     if source.matched:
-        files = "[" + ", ".join(_literal(f) for f in source.matched) + "]"
+        files = "[" + ", ".join(string_literal(f) for f in source.matched) + "]"
         return _reader(source.kind, files, encoding, by_name and len(source.matched) > 1)
     if source.path.is_dir():
-        return _reader("parquet", _literal(f"{source.path}/**/*.parquet"), encoding, False)
-    return _reader(source.kind, _literal(source.path), encoding, False)
+        return _reader("parquet", string_literal(f"{source.path}/**/*.parquet"), encoding, False)
+    return _reader(source.kind, string_literal(source.path), encoding, False)
 
 
 def _header_line(file: Path, encoding: str) -> str | None:
@@ -196,7 +193,7 @@ def _column_names(
     con: duckdb.DuckDBPyConnection, file: Path, kind: Kind, encoding: str
 ) -> list[str]:
     """One file's columns as DuckDB reads them; `UnreadableFile` when it cannot."""
-    reader = _reader(kind, _literal(file), encoding, False)
+    reader = _reader(kind, string_literal(file), encoding, False)
     try:
         return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
     except duckdb.Error as exc:

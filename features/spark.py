@@ -51,6 +51,7 @@ from .transactions import (
     cleaning_sql,
     lines_kept,
     naive_zone,
+    not_finite_problem,
     resolve_columns,
 )
 
@@ -131,10 +132,9 @@ def clean_on_spark(
     numbers = [int(c) for c in counts]
     not_finite = numbers[3]
     if not_finite:
-        product = " (or so is quantity x unit price)" if columns.unit_price is not None else ""
         raise TransactionLogError(
-            f"column '{resolved[schema.AMOUNT]}': {not_finite:,} value(s) are NaN or "
-            f"infinite{product}",
+            f"column '{resolved[schema.AMOUNT]}': {not_finite:,} value(s) "
+            + not_finite_problem(columns),
             field=schema.AMOUNT,
         )
     for name, statement in (

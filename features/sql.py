@@ -99,7 +99,8 @@ class BoughtBits:
                 continue
             first = self._first_bit(column)
             whens = " ".join(
-                f"WHEN {_string(value)} THEN {1 << (first + i)}" for i, value in enumerate(found)
+                f"WHEN {string_literal(value)} THEN {1 << (first + i)}"
+                for i, value in enumerate(found)
             )
             cases.append(f"CASE {column} {whens} ELSE 0 END")
         return " | ".join(cases) or "0"
@@ -112,9 +113,10 @@ class BoughtBits:
 NO_BOUGHT_BITS = BoughtBits({})
 
 
-def _string(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
+def string_literal(value: object) -> str:
+    """`value` as text in a SQL string literal, quotes doubled (DuckDB's dialect; sqlglot
+    rewrites it for another engine)."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def distinct_values_sql(column: str, source: str, limit: int = BOUGHT_BITS + 1) -> str:

@@ -32,7 +32,14 @@ from . import schema
 from .config import ColumnMapping, FeatureConfig
 from .errors import TransactionLogError
 from .sources import LogSource, UnreadableFile, columns_in_order, find_log, read_sql
-from .sql import NO_BOUGHT_BITS, BoughtBits, daily_sql, distinct_values_sql, first_use_sql
+from .sql import (
+    NO_BOUGHT_BITS,
+    BoughtBits,
+    daily_sql,
+    distinct_values_sql,
+    first_use_sql,
+    string_literal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +108,7 @@ def session_timezone_sql(zone: str) -> str:
     connection that reads a log runs it with the configured zone (`FeatureConfig.timezone`,
     UTC by default), never the machine's (DuckDB's default): the same log gives the same
     features everywhere (see `_typed_select`)."""
-    return "SET TimeZone = '" + zone.replace("'", "''") + "'"
+    return "SET TimeZone = " + string_literal(zone)
 
 
 def naive_zone(columns: ColumnMapping, config: FeatureConfig) -> str | None:
@@ -471,8 +478,7 @@ def _localized(naive: str, from_zone: str | None) -> str:
     zone (unchanged when `from_zone` is None)."""
     if from_zone is None:
         return naive
-    zone = from_zone.replace("'", "''")
-    return f"CAST(timezone('{zone}', {naive}) AS TIMESTAMP)"
+    return f"CAST(timezone({string_literal(from_zone)}, {naive}) AS TIMESTAMP)"
 
 
 def _timestamp_from_text(
@@ -483,8 +489,7 @@ def _timestamp_from_text(
     value both read timestamps through this. Naive times of day are converted from
     `from_zone` (`_localized`); a format without a time of day reads dates, never shifted."""
     if timestamp_format:
-        fmt = timestamp_format.replace("'", "''")
-        parsed = f"CAST(TRY_STRPTIME({src}, '{fmt}') AS TIMESTAMP)"
+        parsed = f"CAST(TRY_STRPTIME({src}, {string_literal(timestamp_format)}) AS TIMESTAMP)"
         naive = not any(z in timestamp_format for z in _ZONE_FIELDS)
         timed = any(t in timestamp_format for t in _TIME_OF_DAY)
         return _localized(parsed, from_zone) if naive and timed else parsed
@@ -625,6 +630,13 @@ def cleaning_report(counts: Sequence[int], rows_kept: int, config: FeatureConfig
             "duplicate order lines": lines_kept(counts, config) - rows_kept,
         },
     )
+
+
+def not_finite_problem(columns: ColumnMapping) -> str:
+    """What an error says of amounts that are NaN or infinite (with a unit price, the product
+    with the quantity may be)."""
+    priced = " (or so is quantity x unit price)" if columns.unit_price is not None else ""
+    return "are NaN or infinite" + priced
 
 
 def _not_finite(value: str) -> str:
@@ -962,7 +974,7 @@ def _validate(
             _not_finite(money),
             amount_is,
             amount_inf,
-            "are NaN or infinite" + (" (or so is quantity x unit price)" if priced else ""),
+            not_finite_problem(columns),
         )
     if quantity_bad:
         refuse_quantities()
