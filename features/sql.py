@@ -121,7 +121,10 @@ def string_literal(value: object) -> str:
 
 def distinct_values_sql(column: str, source: str, limit: int = BOUGHT_BITS + 1) -> str:
     """SELECT of up to `limit` distinct values of `column` on purchase lines of `source`:
-    enough to tell whether they fit in `BoughtBits`."""
+    enough to tell whether they fit in `BoughtBits`. DuckDB stops reading once it has found
+    `limit` values (a "limited distinct"), so a column of many values (SKUs) is turned away
+    cheaply: in 100M lines, 0.03 s for the customer ids, against 0.5 s to read all 12
+    products."""
     return (
         f"SELECT DISTINCT {column} FROM {source} "
         f"WHERE amount >= 0 AND {column} IS NOT NULL LIMIT {int(limit)}"
