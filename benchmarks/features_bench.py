@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/features_bench.py --sizes 1M 10M --rfm-only
     .venv/bin/python benchmarks/features_bench.py --sizes 100M --memory-limit 7GB
     .venv/bin/python benchmarks/features_bench.py --sizes 1M 10M --spark
+    .venv/bin/python benchmarks/features_bench.py --sizes 10M --stages
 
 For each size (transactions, approximately: the generator is asked for size / 9.65 customers),
 a log made by `clv.features.synthetic` is cached under benchmarks/data/ (gitignored). The full
@@ -26,6 +27,9 @@ With --spark, the same features are also built by Spark SQL (`clv.features.spark
 on every core, in a fresh process): the log read from the same Parquet file, validated and
 cleaned (`clean_on_spark`), the panel written to Parquet. The session's
 start-up is timed apart; peak memory there is that of the driver's JVM and Python together.
+
+With --stages, each SQL statement of the best clv run is listed with its wall and CPU seconds
+(those of at least 10 ms): where the build spends its time.
 
 The machine is shared: CPU seconds are printed beside wall seconds, and `uptime`'s load.
 """
@@ -134,6 +138,24 @@ class PeakRss:
         self.peak = max(self.peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
+class TimedConnection:
+    """A DuckDB connection that records each statement's wall and CPU seconds (--stages)."""
+
+    def __init__(self, con: object) -> None:
+        self._con = con
+        self.stages: list[tuple[str, float, float]] = []
+
+    def execute(self, query: str, *args: object) -> object:
+        started, cpu = time.perf_counter(), time.process_time()
+        result = self._con.execute(query, *args)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        self.stages.append((" ".join(query.split()), wall, cpu))
+        return result
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._con, name)
+
+
 def work_clv(path: Path, cutoff: date, output: Path, memory_limit: str | None) -> dict:
     from clv.features import build, transactions
     from clv.features.config import FeatureConfig
@@ -141,7 +163,9 @@ def work_clv(path: Path, cutoff: date, output: Path, memory_limit: str | None) -
     spill = tempfile.TemporaryDirectory(prefix=".bench-spill-", dir=output.parent)
     with spill, PeakRss() as rss:
         started, cpu = time.perf_counter(), time.process_time()
-        con = transactions.connect(memory_limit=memory_limit, temp_directory=spill.name)
+        con = TimedConnection(
+            transactions.connect(memory_limit=memory_limit, temp_directory=spill.name)
+        )
         log = transactions.load_transactions(path, con=con)
         loaded = time.perf_counter()
         query = build.panel_query(log, [cutoff], None, FeatureConfig())
@@ -157,6 +181,7 @@ def work_clv(path: Path, cutoff: date, output: Path, memory_limit: str | None) -
         "transactions": log.report.rows_read,
         "customers": int(rows),
         "peak_rss": rss.peak,
+        "stages": con.stages,
     }
 
 
@@ -249,6 +274,9 @@ def main() -> None:
     parser.add_argument(
         "--spark", action="store_true", help="also build the features with Spark SQL (local)"
     )
+    parser.add_argument(
+        "--stages", action="store_true", help="list the best clv run's statements and times"
+    )
     parser.add_argument("--worker", choices=["clv", "lifetimes", "spark"], help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cutoff", type=date.fromisoformat, help=argparse.SUPPRESS)
@@ -327,6 +355,8 @@ def main() -> None:
             print("      targets: " + "; ".join(checks), flush=True)
         if args.repeat > 1:
             print("      " + _every_run(our_runs, their_runs, target), flush=True)
+        if args.stages:
+            print(_stages(ours), flush=True)
         if args.spark:
             spark = run_worker("spark", path, cutoff, None)
             print(
@@ -356,6 +386,19 @@ def _every_run(our_runs: list[dict], their_runs: list[dict], target: float | Non
             + f" (>= {SPEEDUP_TARGET:.0f}x in {met} of {len(ratios)})"
         )
     return text
+
+
+def _stages(run: dict, shortest: float = 0.01, width: int = 90) -> str:
+    """The statements of a clv run that took at least `shortest` seconds, with their wall and
+    CPU seconds, and what the others and Python took between them."""
+    lines = ["      stages (wall s, cpu s, statement):"]
+    listed = 0.0
+    for query, wall, cpu in run["stages"]:
+        if wall >= shortest:
+            listed += wall
+            lines.append(f"      {wall:7.2f} {cpu:6.2f}  {query[:width]}")
+    lines.append(f"      {run['seconds'] - listed:7.2f}         everything else")
+    return "\n".join(lines)
 
 
 def duckdb_threads(memory_limit: str | None) -> str:
