@@ -243,6 +243,12 @@ def features(
     memory_limit: str = typer.Option(
         None, "--memory-limit", help="DuckDB memory limit, e.g. 6GB (spills to disk beyond it)."
     ),
+    sort_rows: bool = typer.Option(
+        False,
+        "--sorted",
+        help="Write rows sorted by cutoff, then customer (the same file on every run; slower "
+        "on large logs). By default they come in no particular order.",
+    ),
 ) -> None:
     """Build one row of features per customer and cutoff (plus labels with --horizon-days).
 
@@ -285,7 +291,9 @@ def features(
                     transactions_path, columns, feature_config, con
                 )
                 build.check_cutoffs(log, cutoffs, horizon_days)
-                query = build.panel_query(log, cutoffs, horizon_days, feature_config)
+                query = build.panel_query(
+                    log, cutoffs, horizon_days, feature_config, ordered=sort_rows
+                )
                 provenance = {
                     "clv_version": _version(),
                     "written_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from clv.cli.main import app
 from clv.features import datasets, schema
+from clv.features.synthetic import SyntheticConfig, generate_frames
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -310,3 +311,23 @@ def test_a_glob_pattern_reads_a_log_split_over_files(
     refused = _run("--transactions", pattern, "--output", str(missing), *base)
     assert refused.exit_code == 2 and "no file matches the pattern" in refused.output
     assert "tx_1999-*.csv" in refused.output and not missing.exists()
+
+
+def test_sorted_output_is_the_same_file_on_every_run(tmp_path: Path) -> None:
+    """--sorted writes rows by cutoff, then customer: two runs give the same CSV bytes, and
+    the rows are those of an unsorted run."""
+    frame, _ = generate_frames(SyntheticConfig(customers=300, seed=5))
+    log = tmp_path / "tx.parquet"
+    frame.to_parquet(log)
+    cutoffs = ["--cutoff", "2023-12-31", "--cutoff", "2024-06-30"]
+    outputs = {}
+    for name, flags in (("first", ["--sorted"]), ("again", ["--sorted"]), ("unsorted", [])):
+        outputs[name] = tmp_path / f"{name}.csv"
+        args = ["--transactions", str(log), *cutoffs, "--output", str(outputs[name]), *flags]
+        result = _run(*args)
+        assert result.exit_code == 0, result.output
+    first = pd.read_csv(outputs["first"])
+    assert len(first) > 300 and first[schema.CUTOFF].nunique() == 2
+    assert outputs["first"].read_bytes() == outputs["again"].read_bytes()
+    pd.testing.assert_frame_equal(first, _by_key(first))
+    pd.testing.assert_frame_equal(first, _by_key(pd.read_csv(outputs["unsorted"])))
