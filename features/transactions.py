@@ -33,6 +33,7 @@ from .config import ColumnMapping, FeatureConfig
 from .errors import TransactionLogError
 from .sources import LogSource, UnreadableFile, columns_in_order, find_log, read_sql
 from .sql import (
+    BOUGHT_BITS,
     NO_BOUGHT_BITS,
     BoughtBits,
     daily_sql,
@@ -852,13 +853,24 @@ def bought_bits(
 ) -> BoughtBits:
     """The `BoughtBits` of a log's product and channel columns: those whose values fit.
     `run` returns the rows of a query (DuckDB's or Spark's) over `source`, a relation of the
-    log's kept lines (duplicates may remain)."""
-    values: dict[str, list[str]] = {
-        column: [str(row[0]) for row in run(distinct_values_sql(column, source))]
-        for column in (schema.PRODUCT, schema.CHANNEL)
-        if column in set(optional_columns)
+    log's kept lines (duplicates may remain).
+
+    Both columns' values are read in one pass, as their distinct combinations: a CSV log is
+    parsed again by every pass (2.1-2.4 s each on the 10M-line log). Columns that fit (at
+    most 63 values, and NULL) make at most 64 x 64 combinations; more, and some column does
+    not fit, so each is read alone, where DuckDB stops at 64 values."""
+    has = set(optional_columns)
+    present: list[str] = [c for c in (schema.PRODUCT, schema.CHANNEL) if c in has]
+    fitting = (BOUGHT_BITS + 1) ** len(present)
+    rows = run(distinct_values_sql(present, source, fitting + 1)) if present else []
+    if len(rows) <= fitting:  # every combination, so every value
+        found = {c: {str(r[i]) for r in rows if r[i] is not None} for i, c in enumerate(present)}
+        return BoughtBits.fitting(found)
+    alone = {
+        c: [str(r[0]) for r in run(distinct_values_sql([c], source, BOUGHT_BITS + 1))]
+        for c in present
     }
-    return BoughtBits.fitting(values)
+    return BoughtBits.fitting(alone)
 
 
 def _create_daily(

@@ -100,3 +100,34 @@ def test_the_mask_and_first_use_give_the_same_features() -> None:
     )
     by_first_use = build.build_features(unmasked, CUTOFFS)
     pd.testing.assert_frame_equal(by_first_use, by_mask)
+
+
+def test_both_columns_are_read_in_one_pass_unless_one_has_too_many_values() -> None:
+    """Products and channels are found together, as their distinct combinations (a CSV log
+    is parsed again by every query); only when those are too many to be of two columns that
+    fit is each column read alone."""
+    queries: list[str] = []
+
+    def bits(frame: pd.DataFrame) -> sql.BoughtBits:
+        log = transactions.transactions_from_frame(frame)
+        queries.clear()
+
+        def run(query: str) -> list[tuple[object, ...]]:
+            queries.append(query)
+            return log.con.execute(query).fetchall()
+
+        return transactions.bought_bits(run, log.optional_columns)
+
+    few = bits(_log(70))  # 70 products x 3 channels: all combinations in one query
+    assert set(few.values) == {"channel"} and few.values["channel"] == ("app", "store", "web")
+    assert len(queries) == 1
+
+    skus = pd.concat([_log(70, seed) for seed in range(4)], ignore_index=True)
+    skus["product"] = [f"sku{i}" for i in range(len(skus))]
+    many = bits(skus)  # 6,000 products: too many combinations, then each column alone
+    assert set(many.values) == {"channel"} and many.values["channel"] == ("app", "store", "web")
+    assert len(queries) == 3
+
+    both = bits(_log(12))
+    assert both.values["product"] == tuple(sorted(_log(12)["product"].dropna().unique()))
+    assert len(queries) == 1
