@@ -1,10 +1,12 @@
 """Where a transaction log's rows are read from: one CSV or Parquet file, a folder of Parquet
 files, or the files that a glob pattern matches (`data/2024-*.csv`, `exports/**/*.parquet`).
 
-`find_log` checks that the log exists and is of one kind, and `read_sql` gives the DuckDB
-expression that reads it. The files of a pattern are read by column name, so their columns
-may come in any order, but each must have the same columns (`columns_in_order`): a file
-whose header names a column otherwise would read as a column of NULLs.
+`find_log` checks that the log exists and is of one kind, and lists the files of a folder or
+a pattern once; `read_sql` gives the DuckDB expression that reads those files, so what is read
+is what was found (and hashed: `clv.training.tracking.file_sha256`), even if files arrive in
+between. The files of a folder or pattern are read by column name, so their columns may come
+in any order, but each must have the same columns (`columns_in_order`): a file whose header
+names a column otherwise would read as a column of NULLs.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ class UnreadableFile(Exception):
 
 @dataclass(frozen=True)
 class LogSource:
-    """A transaction log on disk: `path` as given, its kind, and with a pattern the files it
-    matched (sorted; empty for a single file or a folder)."""
+    """A transaction log on disk: `path` as given, its kind, and for a folder or a pattern the
+    files it holds or matched (sorted; empty for a single file)."""
 
     path: Path
     kind: Kind
@@ -81,13 +83,46 @@ def find_log(path: str | Path) -> LogSource:
     if not path.exists():
         raise TransactionLogError(f"transaction file not found: {path}", field=_FIELD)
     if path.is_dir():
-        return LogSource(path, "parquet")
+        return _find_folder(path)
     if path.stat().st_size == 0:
         raise TransactionLogError(f"transaction file is empty: {path}", field=_FIELD)
     kind = _kind(path)
     if kind is None:
         raise _unsupported(path)
     return LogSource(path, kind)
+
+
+def _is_hidden(name: str) -> bool:
+    """A name that writers use for what is not data: `.crc` checksums, `_SUCCESS` markers,
+    `_temporary` folders of unfinished Spark or Hadoop jobs."""
+    return name.startswith((".", "_"))
+
+
+def _check_not_empty(file: Path, where: str) -> None:
+    if file.stat().st_size == 0:
+        raise TransactionLogError(f"transaction file is empty: {file} ({where})", field=_FIELD)
+
+
+def _find_folder(folder: Path) -> LogSource:
+    """The Parquet files in `folder` and its subfolders (a Spark or Hive export:
+    `date=2024-01-01/part-0.parquet`), hidden ones left out (`_is_hidden`)."""
+    files = sorted(
+        file
+        for file in folder.rglob("*")
+        if file.suffix.lower() == ".parquet"
+        and file.is_file()
+        and not any(_is_hidden(part) for part in file.relative_to(folder).parts)
+    )
+    if not files:
+        raise TransactionLogError(
+            f"the folder {folder} holds no .parquet file (a folder is read as the Parquet "
+            "files in it and its subfolders; for CSV files give a pattern such as "
+            f"'{folder}/*.csv')",
+            field=_FIELD,
+        )
+    for file in files:
+        _check_not_empty(file, f"in the folder {folder}")
+    return LogSource(folder, "parquet", tuple(files))
 
 
 def _find_pattern(pattern: Path) -> LogSource:
@@ -104,10 +139,7 @@ def _find_pattern(pattern: Path) -> LogSource:
                 field=_FIELD,
             )
         kinds.setdefault(kind, file)
-        if file.stat().st_size == 0:
-            raise TransactionLogError(
-                f"transaction file is empty: {file} (matched by '{pattern}')", field=_FIELD
-            )
+        _check_not_empty(file, f"matched by '{pattern}'")
     if len(kinds) > 1:
         raise TransactionLogError(
             f"the pattern '{pattern}' matches both CSV and Parquet files ({kinds['csv']}, "
@@ -126,13 +158,12 @@ def _reader(kind: Kind, files: str, encoding: str, by_name: bool) -> str:
 
 def read_sql(source: LogSource, encoding: str = "utf-8", by_name: bool = True) -> str:
     """The DuckDB table function that reads the log: CSV as text (the loader types it),
-    `encoding` being the CSV's. A pattern's files are listed, and read by column name unless
-    not `by_name` (for files whose columns come in one order: see `columns_in_order`)."""
+    `encoding` being the CSV's. The files of a folder or pattern are listed, and read by
+    column name unless not `by_name` (for files whose columns come in one order: see
+    `columns_in_order`)."""
     if source.matched:
         files = "[" + ", ".join(string_literal(f) for f in source.matched) + "]"
         return _reader(source.kind, files, encoding, by_name and len(source.matched) > 1)
-    if source.path.is_dir():
-        return _reader("parquet", string_literal(f"{source.path}/**/*.parquet"), encoding, False)
     return _reader(source.kind, string_literal(source.path), encoding, False)
 
 
@@ -149,12 +180,12 @@ def _header_line(file: Path, encoding: str) -> str | None:
 
 
 def columns_in_order(con: duckdb.DuckDBPyConnection, source: LogSource, encoding: str) -> bool:
-    """Refuse a pattern whose files do not all have the columns of the first one, and say
-    whether they also come in one order: the files are then read by position, which DuckDB
-    does without inspecting each file (365 one-day CSV files: 0.2 s a scan, against 3.3 s by
-    name). CSV files whose first lines are the same text need no more checking; otherwise
-    each file's columns are read (a file DuckDB cannot read raises `UnreadableFile`), the
-    index columns pandas may write aside."""
+    """Refuse a folder or pattern whose files do not all have the columns of the first one,
+    and say whether they also come in one order: the files are then read by position, which
+    DuckDB does without inspecting each file (365 one-day CSV files: 0.2 s a scan, against
+    3.3 s by name). CSV files whose first lines are the same text need no more checking;
+    otherwise each file's columns are read (a file DuckDB cannot read raises
+    `UnreadableFile`), the index columns pandas may write aside."""
     if len(source.matched) < 2:
         return True
     if source.kind == "csv":
@@ -180,13 +211,20 @@ def columns_in_order(con: duckdb.DuckDBPyConnection, source: LogSource, encoding
                 if part
             )
             raise TransactionLogError(
-                f"the files matched by '{source.path}' have different columns: {file} {what} "
+                f"the files {_of(source)} have different columns: {file} {what} "
                 f"(against {first}: {', '.join(expected)}); the files of one log need the "
                 "same columns",
                 field=_FIELD,
             )
         in_order = in_order and every == first_every
     return in_order
+
+
+def _of(source: LogSource) -> str:
+    """Where a source's files come from, for messages."""
+    if source.path.is_dir():
+        return f"in the folder {source.path}"
+    return f"matched by '{source.path}'"
 
 
 def _column_names(

@@ -193,21 +193,21 @@ def ensure_experiment(name: str, uri: str | None = None) -> str:
 
 # --- provenance ---------------------------------------------------------------------------
 def file_sha256(path: str | Path | LogSource, chunk_bytes: int = 1 << 20) -> str:
-    """sha256 (hex) of a file, streamed; of a folder, over its files' relative paths and bytes;
-    of a glob pattern (`clv.features.sources`), over the matched files' paths relative to the
-    folder they share, and their bytes. Give the `LogSource` a log was read from to hash the
-    files it matched then, rather than matching the pattern again."""
+    """sha256 (hex) of a file, streamed; of a folder, over its Parquet files' paths relative to
+    it and their bytes (the files a log is read from: `clv.features.sources.find_log`); of a
+    glob pattern, over the matched files' paths relative to the folder they share, and their
+    bytes. Give the `LogSource` a log was read from to hash the files found then, rather than
+    listing the folder or matching the pattern again."""
     source = path if isinstance(path, LogSource) else None
     path = source.path if source is not None else Path(path)
-    if source is None and is_pattern(path):
+    if source is None and (is_pattern(path) or path.is_dir()):
         source = find_log(path)
     digest = hashlib.sha256()
     base: Path | None = None
     if source is not None and source.matched:
         files = list(source.matched)
-        base = Path(os.path.commonpath([str(f.parent) for f in files]))
-    elif path.is_dir():
-        files, base = sorted(p for p in path.rglob("*") if p.is_file()), path
+        folder = source.path.is_dir()
+        base = path if folder else Path(os.path.commonpath([str(f.parent) for f in files]))
     else:
         files = [path]
     for file in files:

@@ -1,4 +1,5 @@
-"""A log spread over files: a glob pattern's files read as one log, and what is refused."""
+"""A log spread over files: a glob pattern's or a folder's files read as one log, and what is
+refused."""
 
 from __future__ import annotations
 
@@ -98,6 +99,71 @@ def test_a_recursive_pattern_of_parquet_files(tmp_path: Path, log: pd.DataFrame)
     source = sources.find_log(pattern)
     assert not sources.columns_in_order(transactions.connect(), source, "utf-8")
     pd.testing.assert_frame_equal(_features(pattern), _features(whole))
+
+
+def _spark_export(folder: Path, log: pd.DataFrame) -> list[Path]:
+    """`log` written as a Spark job writes a partitioned table: data files under `key=value`
+    folders, in column orders that differ, beside a `_SUCCESS` marker, `.crc` checksums, a
+    notes file and the Parquet file of an unfinished job under `_temporary`. Returns the data
+    files."""
+    data = []
+    for i, (name, part) in enumerate(_by_quarter(log)):
+        columns = list(part.columns)[::-1] if i % 3 == 1 else list(part.columns)
+        path = folder / f"quarter={name}" / f"part-{i:05d}.parquet"
+        path.parent.mkdir(parents=True)
+        part[columns].to_parquet(path, index=False)
+        (path.parent / f".{path.name}.crc").write_bytes(b"crc")
+        data.append(path)
+    (folder / "_SUCCESS").write_bytes(b"")
+    (folder / "notes.txt").write_text("not data")
+    unfinished = folder / "_temporary" / "0" / "part-99999.parquet"
+    unfinished.parent.mkdir(parents=True)
+    log.head(50).to_parquet(unfinished, index=False)
+    return data
+
+
+def test_a_folder_reads_its_parquet_files_found_once(tmp_path: Path, log: pd.DataFrame) -> None:
+    """A folder is read as the Parquet files found in it when it was found: by column name,
+    hidden files and folders left out, and a file that arrives later not read (training
+    hashes the same `LogSource`)."""
+    whole = tmp_path / "whole.parquet"
+    log.to_parquet(whole)
+    folder = tmp_path / "export"
+    data = _spark_export(folder, log)
+    source = sources.find_log(folder)
+    assert source.matched == tuple(sorted(data)) and len(data) >= 8
+    assert not sources.columns_in_order(transactions.connect(), source, "utf-8")
+    pd.testing.assert_frame_equal(_features(folder), _features(whole))
+    late = folder / "quarter=late" / "part-00100.parquet"
+    late.parent.mkdir()
+    log.head(20).to_parquet(late, index=False)
+    assert transactions.load_transactions(source).report.rows_read == len(log)
+    assert transactions.load_transactions(folder).report.rows_read == len(log) + 20
+
+
+def test_a_folder_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    """No Parquet file (CSV files are read with a pattern), an empty one, or one whose
+    columns differ: refused, naming the file."""
+    cases = tmp_path / "cases"
+    _write(cases / "csv" / "a.csv", HEADER + "1,2024-01-01,3\n")
+    frame = pd.DataFrame({"customer_id": ["1"], "timestamp": ["2024-01-01"], "amount": [3.0]})
+    (cases / "empty").mkdir()
+    frame.to_parquet(cases / "empty" / "a.parquet")
+    (cases / "empty" / "b.parquet").write_bytes(b"")
+    (cases / "columns").mkdir()
+    frame.to_parquet(cases / "columns" / "a.parquet")
+    frame.rename(columns={"amount": "value"}).to_parquet(cases / "columns" / "b.parquet")
+    expected = {
+        "csv": f"the folder {cases / 'csv'} holds no .parquet file",
+        "empty": f"transaction file is empty: {cases / 'empty' / 'b.parquet'} (in the folder",
+        "columns": f"the files in the folder {cases / 'columns'} have different columns: "
+        f"{cases / 'columns' / 'b.parquet'} lacks amount; has value besides",
+    }
+    for name, message in expected.items():
+        with pytest.raises(TransactionLogError) as error:
+            transactions.load_transactions(cases / name)
+        assert message in str(error.value)
+        assert error.value.field == "--transactions"
 
 
 def _write(path: Path, text: str) -> Path:

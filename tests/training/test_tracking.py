@@ -60,13 +60,28 @@ def test_file_hash_is_streamed_sha256(tmp_path: Path) -> None:
     assert tracking.file_sha256(path, chunk_bytes=1000) == expected
 
 
-def test_folder_hash_changes_with_any_file(tmp_path: Path) -> None:
-    (tmp_path / "part").mkdir()
-    (tmp_path / "part" / "a.parquet").write_bytes(b"a")
-    (tmp_path / "part" / "b.parquet").write_bytes(b"b")
-    before = tracking.file_sha256(tmp_path / "part")
-    (tmp_path / "part" / "b.parquet").write_bytes(b"c")
-    assert tracking.file_sha256(tmp_path / "part") != before
+def test_folder_hash_covers_the_parquet_files_it_is_read_from(tmp_path: Path) -> None:
+    """A folder hashes as its log is read (`find_log`): its Parquet files, with their names
+    relative to it, not the markers and checksums beside them; a found folder (`LogSource`)
+    hashes the files found then."""
+    for root in ("here", "there"):
+        (tmp_path / root / "day=1").mkdir(parents=True)
+        (tmp_path / root / "day=1" / "a.parquet").write_bytes(b"a")
+        (tmp_path / root / "b.parquet").write_bytes(b"b")
+    (tmp_path / "here" / "_SUCCESS").write_bytes(b"")
+    (tmp_path / "here" / "day=1" / ".a.parquet.crc").write_bytes(b"crc")
+    before = tracking.file_sha256(tmp_path / "here")
+    assert before == tracking.file_sha256(tmp_path / "there")
+    found = find_log(tmp_path / "here")
+    (tmp_path / "here" / "day=2").mkdir()
+    (tmp_path / "here" / "day=2" / "c.parquet").write_bytes(b"c")
+    assert tracking.file_sha256(found) == before
+    assert tracking.file_sha256(tmp_path / "here") != before
+    (tmp_path / "there" / "b.parquet").write_bytes(b"c")
+    assert tracking.file_sha256(tmp_path / "there") != before
+    (tmp_path / "there" / "b.parquet").write_bytes(b"b")
+    (tmp_path / "there" / "b.parquet").rename(tmp_path / "there" / "day=1" / "b.parquet")
+    assert tracking.file_sha256(tmp_path / "there") != before  # the same bytes, elsewhere
 
 
 def test_pattern_hash_covers_its_files_wherever_they_are(tmp_path: Path) -> None:
@@ -79,7 +94,6 @@ def test_pattern_hash_covers_its_files_wherever_they_are(tmp_path: Path) -> None
     (tmp_path / "here" / "2024" / "notes.txt").write_bytes(b"unmatched")
     here = tracking.file_sha256(tmp_path / "here" / "2024" / "*.csv")
     assert here == tracking.file_sha256(tmp_path / "there" / "*" / "*.csv")
-    assert here != tracking.file_sha256(tmp_path / "here" / "2024")  # the folder: every file
     (tmp_path / "there" / "2024" / "02.csv").write_bytes(b"c")
     assert tracking.file_sha256(tmp_path / "there" / "*" / "*.csv") != here
 
