@@ -105,19 +105,29 @@ def _check_not_empty(file: Path, where: str) -> None:
 
 def _find_folder(folder: Path) -> LogSource:
     """The Parquet files in `folder` and its subfolders (a Spark or Hive export:
-    `date=2024-01-01/part-0.parquet`), hidden ones left out (`_is_hidden`)."""
-    files = sorted(
+    `date=2024-01-01/part-0.parquet`), hidden ones left out (`_is_hidden`). CSV files
+    beside them are refused rather than left unread: a pattern says which files to read."""
+    found = sorted(
         file
         for file in folder.rglob("*")
-        if file.suffix.lower() == ".parquet"
-        and file.is_file()
-        and not any(_is_hidden(part) for part in file.relative_to(folder).parts)
+        if file.is_file() and not any(_is_hidden(part) for part in file.relative_to(folder).parts)
     )
+    files = [file for file in found if file.suffix.lower() == ".parquet"]
+    csv = next(
+        (file for file in found if _kind(file) == "csv" and file.suffix.lower() != ".txt"), None
+    )
+    pattern = f"'{folder}/**/*.csv'"
     if not files:
         raise TransactionLogError(
             f"the folder {folder} holds no .parquet file (a folder is read as the Parquet "
-            "files in it and its subfolders; for CSV files give a pattern such as "
-            f"'{folder}/*.csv')",
+            f"files in it and its subfolders; for CSV files give a pattern such as {pattern})",
+            field=_FIELD,
+        )
+    if csv is not None:
+        raise TransactionLogError(
+            f"the folder {folder} holds both Parquet and CSV files ({files[0]}, {csv}): a log "
+            f"is read from files of one kind; give a pattern such as '{folder}/**/*.parquet' "
+            f"or {pattern}",
             field=_FIELD,
         )
     for file in files:

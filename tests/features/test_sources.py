@@ -142,11 +142,16 @@ def test_a_folder_reads_its_parquet_files_found_once(tmp_path: Path, log: pd.Dat
 
 
 def test_a_folder_that_cannot_be_read_is_named(tmp_path: Path) -> None:
-    """No Parquet file (CSV files are read with a pattern), an empty one, or one whose
-    columns differ: refused, naming the file."""
+    """No Parquet file (CSV files are read with a pattern), Parquet and CSV files together
+    (not one kind left unread), an empty file, or one whose columns differ: refused, naming
+    the file."""
     cases = tmp_path / "cases"
     _write(cases / "csv" / "a.csv", HEADER + "1,2024-01-01,3\n")
     frame = pd.DataFrame({"customer_id": ["1"], "timestamp": ["2024-01-01"], "amount": [3.0]})
+    (cases / "kinds" / "day=2").mkdir(parents=True)
+    frame.to_parquet(cases / "kinds" / "a.parquet")
+    _write(cases / "kinds" / "day=2" / "b.csv", HEADER + "1,2024-01-02,3\n")
+    _write(cases / "kinds" / "notes.txt", "not data")
     (cases / "empty").mkdir()
     frame.to_parquet(cases / "empty" / "a.parquet")
     (cases / "empty" / "b.parquet").write_bytes(b"")
@@ -155,6 +160,8 @@ def test_a_folder_that_cannot_be_read_is_named(tmp_path: Path) -> None:
     frame.rename(columns={"amount": "value"}).to_parquet(cases / "columns" / "b.parquet")
     expected = {
         "csv": f"the folder {cases / 'csv'} holds no .parquet file",
+        "kinds": f"the folder {cases / 'kinds'} holds both Parquet and CSV files "
+        f"({cases / 'kinds' / 'a.parquet'}, {cases / 'kinds' / 'day=2' / 'b.csv'})",
         "empty": f"transaction file is empty: {cases / 'empty' / 'b.parquet'} (in the folder",
         "columns": f"the files in the folder {cases / 'columns'} have different columns: "
         f"{cases / 'columns' / 'b.parquet'} lacks amount; has value besides",
