@@ -141,6 +141,21 @@ def test_a_folder_reads_its_parquet_files_found_once(tmp_path: Path, log: pd.Dat
     assert transactions.load_transactions(folder).report.rows_read == len(log) + 20
 
 
+def test_a_partition_folder_name_is_read_as_a_column(tmp_path: Path) -> None:
+    """A Hive-style export keeps a partition column in its folder names only
+    (`channel=web/part-0.parquet`): it is read as the log's column."""
+    lines = pd.DataFrame(
+        {"customer_id": ["a", "a", "b"], "timestamp": ["2024-01-01", "2024-01-05", "2024-01-02"]}
+    ).assign(amount=[3.0, 4.0, 5.0])
+    for channel, rows in (("web", [0, 2]), ("app", [1])):
+        (tmp_path / f"channel={channel}").mkdir()
+        lines.iloc[rows].to_parquet(tmp_path / f"channel={channel}" / "part-0.parquet")
+    log = transactions.load_transactions(tmp_path)
+    assert "channel" in log.optional_columns
+    got = build.build_features(log, [date(2024, 1, 31)]).set_index("customer_id")
+    assert got["n_channels"].to_dict() == {"a": 2, "b": 1}
+
+
 def test_a_folder_that_cannot_be_read_is_named(tmp_path: Path) -> None:
     """No Parquet file (CSV files are read with a pattern), Parquet and CSV files together
     (not one kind left unread), an empty file, or one whose columns differ: refused, naming
