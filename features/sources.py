@@ -131,7 +131,7 @@ def _find_folder(folder: Path) -> LogSource:
             field=_FIELD,
         )
     for file in files:
-        _check_not_empty(file, f"in the folder {folder}")
+        _check_not_empty(file, _of(folder))
     return LogSource(folder, "parquet", tuple(files))
 
 
@@ -149,7 +149,7 @@ def _find_pattern(pattern: Path) -> LogSource:
                 field=_FIELD,
             )
         kinds.setdefault(kind, file)
-        _check_not_empty(file, f"matched by '{pattern}'")
+        _check_not_empty(file, _of(pattern))
     if len(kinds) > 1:
         raise TransactionLogError(
             f"the pattern '{pattern}' matches both CSV and Parquet files ({kinds['csv']}, "
@@ -221,7 +221,7 @@ def columns_in_order(con: duckdb.DuckDBPyConnection, source: LogSource, encoding
                 if part
             )
             raise TransactionLogError(
-                f"the files {_of(source)} have different columns: {file} {what} "
+                f"the files {_of(source.path)} have different columns: {file} {what} "
                 f"(against {first}: {', '.join(expected)}); the files of one log need the "
                 "same columns",
                 field=_FIELD,
@@ -230,11 +230,11 @@ def columns_in_order(con: duckdb.DuckDBPyConnection, source: LogSource, encoding
     return in_order
 
 
-def _of(source: LogSource) -> str:
-    """Where a source's files come from, for messages."""
-    if source.path.is_dir():
-        return f"in the folder {source.path}"
-    return f"matched by '{source.path}'"
+def _of(path: Path) -> str:
+    """Where the files of a folder or a pattern come from, for messages."""
+    if path.is_dir():
+        return f"in the folder {path}"
+    return f"matched by '{path}'"
 
 
 def _column_names(

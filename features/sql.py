@@ -89,8 +89,7 @@ class BoughtBits:
 
     def column_bits(self, column: str) -> int:
         """The mask of every bit that stands for a value of `column`."""
-        first = self._first_bit(column)
-        return sum(1 << (first + i) for i in range(len(self.values[column])))
+        return ((1 << len(self.values[column])) - 1) << self._first_bit(column)
 
     def line_sql(self) -> str:
         """SQL: the bits of a line's values, 0 for a line without any (a NULL value)."""

@@ -876,11 +876,12 @@ def bought_bits(
 def _create_daily(
     con: duckdb.DuckDBPyConnection,
     resolved: dict[str, str],
+    optional: Sequence[str],
     deduplicate: bool,
     bought: BoughtBits,
 ) -> None:
-    """The view `kept_lines` and the table `daily` (`sql.daily_sql`) built from it."""
-    optional = [c for c in schema.OPTIONAL_TRANSACTION_COLUMNS if c in resolved]
+    """The view `kept_lines` and the table `daily` (`sql.daily_sql`) built from it; `optional`
+    are the optional contract columns of `resolved`."""
     lines = _kept_lines_sql(resolved, deduplicate, bought)
     con.execute(f"CREATE OR REPLACE TEMP VIEW kept_lines AS {lines}")
     con.execute(
@@ -995,7 +996,7 @@ def _validate(
     con.execute(f"CREATE OR REPLACE TEMP VIEW clean_transactions AS {clean}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW transactions AS {transactions}")
     bought = bought_bits(lambda query: con.execute(query).fetchall(), optional)
-    _create_daily(con, resolved, deduplicate=not no_duplicates, bought=bought)
+    _create_daily(con, resolved, optional, deduplicate=not no_duplicates, bought=bought)
     first_use = first_use_sql(optional, source="clean_transactions", bought=bought)
     if first_use is not None:
         con.execute("CREATE OR REPLACE TEMP TABLE first_use AS " + first_use)

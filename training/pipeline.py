@@ -109,7 +109,7 @@ def run_training(
     else:
         path = Path(source)
         columns = columns or ColumnMapping()
-        # A pattern's files are matched once: the hash covers exactly the files read.
+        # A folder's or pattern's files are found once: the hash covers exactly the files read.
         files = find_log(path)
         log = load_transactions(files, columns, config.feature_config, connect(memory_limit))
         source_name = str(path)
