@@ -58,18 +58,27 @@ def is_pattern(path: str | Path) -> bool:
     return not Path(path).exists() and any(c in GLOB_CHARACTERS for c in str(path))
 
 
+def _type_suffix(path: Path) -> str:
+    """The suffixes that say what a file holds: the last one, or the last two when the last
+    is `.gz` (`tx.csv.gz`). A backup or partial copy (`tx.csv.bak`, `tx.parquet.tmp`) is
+    neither a CSV nor a Parquet file."""
+    suffixes = [s.lower() for s in path.suffixes]
+    return "".join(suffixes[-2:] if suffixes[-1:] == [".gz"] else suffixes[-1:])
+
+
 def _kind(path: Path) -> Kind | None:
-    suffixes = "".join(path.suffixes).lower()
-    if ".parquet" in suffixes:
+    suffix = _type_suffix(path)
+    if suffix == ".parquet":
         return "parquet"
-    if any(s in suffixes for s in _CSV_SUFFIXES):
+    if suffix.removesuffix(".gz") in _CSV_SUFFIXES:
         return "csv"
     return None
 
 
 def _unsupported(path: Path) -> TransactionLogError:
     return TransactionLogError(
-        f"unsupported file type '{path.suffix}': give a .csv (optionally .gz) or .parquet file",
+        f"unsupported file type '{_type_suffix(path)}' ({path.name}): give a .csv "
+        "(optionally .gz) or .parquet file",
         field=_FIELD,
     )
 
@@ -112,10 +121,10 @@ def _find_folder(folder: Path) -> LogSource:
         for file in folder.rglob("*")
         if file.is_file() and not any(_is_hidden(part) for part in file.relative_to(folder).parts)
     )
-    files = [file for file in found if file.suffix.lower() == ".parquet"]
-    csv = next(
-        (file for file in found if _kind(file) == "csv" and file.suffix.lower() != ".txt"), None
-    )
+    files = [file for file in found if _kind(file) == "parquet"]
+    # text files are read as CSV only when named; in a folder they are notes (README.txt)
+    texts = (file for file in found if _kind(file) == "csv")
+    csv = next((file for file in texts if not _type_suffix(file).startswith(".txt")), None)
     pattern = f"'{folder}/**/*.csv'"
     if not files:
         raise TransactionLogError(

@@ -156,6 +156,33 @@ def test_a_partition_folder_name_is_read_as_a_column(tmp_path: Path) -> None:
     assert got["n_channels"].to_dict() == {"a": 2, "b": 1}
 
 
+def test_a_file_is_of_the_kind_its_last_suffix_says(tmp_path: Path) -> None:
+    """A backup or partial copy (`tx.csv.bak`, `tx.parquet.tmp`) is neither kind: left out
+    of a folder beside its Parquet files, refused when a pattern matches it or when it is
+    named alone; a compressed CSV (`.csv.gz`, `.txt.gz`) is CSV."""
+    frame = pd.DataFrame({"customer_id": ["1", "2"], "timestamp": ["2024-01-01"] * 2})
+    frame = frame.assign(amount=[3.0, 4.0])
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    frame.to_parquet(folder / "a.parquet")
+    frame.to_csv(folder / "a.csv.bak", index=False)
+    frame.to_parquet(folder / "b.parquet.tmp")
+    frame.to_csv(folder / "notes.txt.gz", index=False)
+    assert sources.find_log(folder).matched == (folder / "a.parquet",)
+    assert transactions.load_transactions(folder).report.rows_read == 2
+    with pytest.raises(TransactionLogError) as error:
+        transactions.load_transactions(str(folder / "a.*"))
+    assert f"matches {folder / 'a.csv.bak'}, which is not a .csv" in str(error.value)
+    with pytest.raises(TransactionLogError) as error:
+        transactions.load_transactions(folder / "b.parquet.tmp")
+    assert "unsupported file type '.tmp' (b.parquet.tmp)" in str(error.value)
+    assert error.value.field == "--transactions"
+    gz = tmp_path / "tx.CSV.gz"
+    frame.to_csv(gz, index=False)
+    assert sources.find_log(gz).kind == "csv"
+    assert transactions.load_transactions(gz).report.rows_read == 2
+
+
 def test_a_folder_that_cannot_be_read_is_named(tmp_path: Path) -> None:
     """No Parquet file (CSV files are read with a pattern), Parquet and CSV files together
     (not one kind left unread), an empty file, or one whose columns differ: refused, naming
