@@ -97,9 +97,13 @@ _MAPPING_FIELDS = {field: f"ColumnMapping({field}=...)" for field in ColumnMappi
 
 @dataclass(frozen=True)
 class SparkLog:
-    """A log cleaned on Spark: its `transactions` (lazy) and what cleaning dropped."""
+    """A log cleaned on Spark: its `transactions` (lazy), the kept `lines` before identical
+    lines are removed (where the values of products and channels and their first purchases
+    are read: repeats change neither, and the DISTINCT is spared), and what cleaning
+    dropped."""
 
     transactions: DataFrame
+    lines: DataFrame
     optional_columns: frozenset[str]
     report: CleaningReport
 
@@ -137,11 +141,9 @@ def clean_on_spark(
             + not_finite_problem(columns),
             field=schema.AMOUNT,
         )
-    for name, statement in (
-        ("typed_transactions", statements.typed),
-        ("clean_transactions", statements.clean),
-    ):
-        spark.sql(transpile(statement, DIALECT)).createOrReplaceTempView(name)
+    spark.sql(transpile(statements.typed, DIALECT)).createOrReplaceTempView("typed_transactions")
+    lines = spark.sql(transpile(statements.clean, DIALECT))
+    lines.createOrReplaceTempView("clean_transactions")
     has_orders = schema.ORDER_ID in statements.optional_columns
     if has_orders and not statements.no_identical_lines(numbers):
         kept = spark.sql(transpile(statements.transactions, DIALECT))
@@ -156,7 +158,7 @@ def clean_on_spark(
             field="--transactions",
         )
     logger.info("transactions on Spark: %s", report.summary())
-    return SparkLog(kept, statements.optional_columns, report)
+    return SparkLog(kept, lines, statements.optional_columns, report)
 
 
 def _check_text_options(columns: ColumnMapping, config: FeatureConfig) -> None:
@@ -238,15 +240,17 @@ def panel_on_spark(
     if not isinstance(log, SparkLog):
         log = clean_on_spark(spark, log, config, columns)
     optional = log.optional_columns
+    # this log's views: another log cleaned since in the session has replaced them
     log.transactions.createOrReplaceTempView("transactions")
+    log.lines.createOrReplaceTempView("clean_transactions")
     dates = [(cutoff,) for cutoff in sorted(set(cutoffs))]
     spark.createDataFrame(dates, f"{schema.CUTOFF} DATE").createOrReplaceTempView("cutoff_dates")
     bought = bought_bits(
-        lambda query: spark.sql(transpile(query, DIALECT)).collect(), optional, "transactions"
+        lambda query: spark.sql(transpile(query, DIALECT)).collect(), optional, "clean_transactions"
     )
     daily = daily_sql(optional, bought=bought)
     spark.sql(transpile(daily, DIALECT)).createOrReplaceTempView("daily")
-    first_use = first_use_sql(optional, bought=bought)
+    first_use = first_use_sql(optional, "clean_transactions", bought)
     if first_use is not None:
         spark.sql(transpile(first_use, DIALECT)).createOrReplaceTempView("first_use")
     panel = panel_sql(

@@ -152,6 +152,19 @@ def test_spark_cleans_and_builds_the_duckdb_panel(session: SparkSession, name: s
     assert expected["ipt_std"].isna().any() and expected["ipt_std"].notna().any()
 
 
+def test_spark_builds_the_panel_of_the_log_it_is_given(session: SparkSession) -> None:
+    """Cleaning a second log in the session replaces the session's views; the first log's
+    panel still reads its own lines (for its products' values and first purchases too)."""
+    cutoffs, config = [date(2024, 1, 31)], FeatureConfig()
+    first, second = _synthetic_log(), _many_products(_synthetic_log())
+    cleaned = spark.clean_on_spark(session, session.createDataFrame(first), config)
+    spark.clean_on_spark(session, session.createDataFrame(second), config)
+    got = _sorted(spark.panel_on_spark(session, cleaned, cutoffs, None, config).toPandas())
+    log = transactions.transactions_from_frame(first, config=config)
+    _assert_same_panel(_sorted(build.build_panel(log, cutoffs, None, config)), got)
+    assert got["n_products"].max() <= first["product"].nunique() < 70
+
+
 def test_synthetic_log_exercises_cleaning_orders_products_and_returns() -> None:
     """What the Spark comparison above relies on the synthetic log to contain."""
     log = transactions.transactions_from_frame(
