@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import gzip
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -237,6 +238,27 @@ def columns_in_order(con: duckdb.DuckDBPyConnection, source: LogSource, encoding
             )
         in_order = in_order and every == first_every
     return in_order
+
+
+def repeated_column(
+    con: duckdb.DuckDBPyConnection, source: LogSource, encoding: str, names: Sequence[str]
+) -> tuple[str, Path] | None:
+    """The first of `names` that a CSV file of `source` has more than once in its header,
+    and that file (DuckDB reads the second as `name_1`, so which one a role reads would be
+    a guess). Parquet column names are unique."""
+    if source.kind != "csv":
+        return None
+    for file in source.matched or (source.path,):
+        reader = f"read_csv({string_literal(file)}, all_varchar = true, header = false, "
+        reader += f"encoding = '{encoding}')"
+        try:
+            header = con.execute(f"SELECT * FROM {reader} LIMIT 1").fetchone() or ()
+        except duckdb.Error as exc:
+            raise UnreadableFile(file, exc) from exc
+        for name in names:
+            if list(header).count(name) > 1:
+                return name, file
+    return None
 
 
 def _of(path: Path) -> str:

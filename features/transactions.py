@@ -31,7 +31,14 @@ import pandas as pd
 from . import schema
 from .config import ColumnMapping, FeatureConfig
 from .errors import TransactionLogError
-from .sources import LogSource, UnreadableFile, columns_in_order, find_log, read_sql
+from .sources import (
+    LogSource,
+    UnreadableFile,
+    columns_in_order,
+    find_log,
+    read_sql,
+    repeated_column,
+)
 from .sql import (
     BOUGHT_BITS,
     NO_BOUGHT_BITS,
@@ -164,7 +171,15 @@ def load_transactions(
         con.execute(f"CREATE OR REPLACE TEMP VIEW raw_transactions AS SELECT * FROM {reader}")
     except duckdb.Error as exc:
         raise _unreadable(where, exc, columns) from exc
-    return _validate(con, columns, config or FeatureConfig(), where)
+
+    def repeated(names: Sequence[str]) -> tuple[str, str] | None:
+        try:
+            found = repeated_column(con, source, columns.encoding, names)
+        except UnreadableFile as exc:
+            raise _unreadable(str(exc.file), exc.error, columns) from exc
+        return None if found is None else (found[0], f"the header of {found[1]}")
+
+    return _validate(con, columns, config or FeatureConfig(), where, repeated)
 
 
 def transactions_from_frame(
@@ -177,7 +192,14 @@ def transactions_from_frame(
     con = con or connect()
     con.register("raw_frame", frame)
     con.execute("CREATE OR REPLACE TEMP VIEW raw_transactions AS SELECT * FROM raw_frame")
-    return _validate(con, columns or ColumnMapping(), config or FeatureConfig(), "the input frame")
+    names = list(frame.columns)
+
+    def repeated(wanted: Sequence[str]) -> tuple[str, str] | None:
+        twice = [name for name in wanted if names.count(name) > 1]
+        return (twice[0], "the input frame") if twice else None
+
+    columns, config = columns or ColumnMapping(), config or FeatureConfig()
+    return _validate(con, columns, config, "the input frame", repeated)
 
 
 def _unreadable(where: str, exc: duckdb.Error, columns: ColumnMapping) -> TransactionLogError:
@@ -889,9 +911,36 @@ def _create_daily(
     )
 
 
+def _refuse_repeated(
+    resolved: dict[str, str],
+    available: Sequence[str],
+    repeated: Callable[[Sequence[str]], tuple[str, str] | None],
+) -> None:
+    """Refuse a log that has a column it reads twice under one name (DuckDB names the second
+    `name_1`, so which one is read would be a guess). Looked for only when such a twin is
+    there: it costs nothing otherwise."""
+    twins = [source for source in resolved.values() if f"{source}_1" in available]
+    found = repeated(twins) if twins else None
+    if found is None:
+        return
+    name, where = found
+    role = next(column for column, source in resolved.items() if source == name)
+    raise TransactionLogError(
+        f"column '{name}' appears more than once in {where}, so which one holds the {role} "
+        "is not clear: rename the others",
+        field=role,
+    )
+
+
 def _validate(
-    con: duckdb.DuckDBPyConnection, columns: ColumnMapping, config: FeatureConfig, where: str
+    con: duckdb.DuckDBPyConnection,
+    columns: ColumnMapping,
+    config: FeatureConfig,
+    where: str,
+    repeated: Callable[[Sequence[str]], tuple[str, str] | None],
 ) -> TransactionLog:
+    """Check the log in `raw_transactions` and register its views and daily rows. `repeated`
+    says which of some source columns the log holds more than once, and where."""
     try:
         con.execute(session_timezone_sql(config.timezone))
     except duckdb.Error as exc:  # a zone Python knows and DuckDB's ICU does not
@@ -906,6 +955,7 @@ def _validate(
     except duckdb.Error as exc:
         raise _unreadable(where, exc, columns) from exc
     resolved = resolve_columns(available, columns, where)
+    _refuse_repeated(resolved, available, repeated)
 
     def create_typed(trimmed: frozenset[str] = frozenset()) -> None:
         con.execute(

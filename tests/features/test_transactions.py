@@ -232,6 +232,39 @@ def test_header_only_file(tmp_path: Path) -> None:
         transactions.load_transactions(path)
 
 
+def test_a_column_read_under_a_repeated_name_is_refused(tmp_path: Path) -> None:
+    """DuckDB reads a repeated header name's second column as `name_1`: which one holds the
+    amount would be a guess, so a repeated column that a role reads is refused, naming the
+    file (of a pattern's files, the one that repeats it) or the frame; a repeated column
+    that no role reads changes nothing."""
+    header = "customer_id,timestamp,amount,{}\n"
+    path = _write_csv(tmp_path, header.format("amount") + "1,2024-01-01,3,4\n")
+    with pytest.raises(TransactionLogError) as error:
+        transactions.load_transactions(path)
+    assert error.value.field == "amount"
+    assert f"column 'amount' appears more than once in the header of {path}" in str(error.value)
+    mapped = _write_csv(tmp_path, "who,day,Price,Price\n1,2024-01-01,3,4\n", name="mapped.csv")
+    with pytest.raises(TransactionLogError, match="column 'Price' appears more than once"):
+        transactions.load_transactions(
+            mapped, ColumnMapping(customer_id="who", timestamp="day", amount="Price")
+        )
+    notes = _write_csv(tmp_path, header.format("note,note") + "1,2024-01-01,3,a,b\n", "n.csv")
+    assert transactions.load_transactions(notes).report.rows_kept == 1
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    # files in two column orders, read by name: each file's header is its own
+    first = "timestamp,customer_id,amount,timestamp\n2024-01-01,1,3,x\n"
+    repeats = _write_csv(parts, first, name="a.csv")
+    _write_csv(parts, header.format("timestamp") + "1,2024-01-02,3,x\n", "b.csv")
+    with pytest.raises(TransactionLogError) as error:
+        transactions.load_transactions(str(parts / "*.csv"))
+    assert f"'timestamp' appears more than once in the header of {repeats}" in str(error.value)
+    frame = pd.DataFrame([["1", "2024-01-01", 3.0, 4.0]])
+    frame.columns = ["customer_id", "timestamp", "amount", "amount"]
+    with pytest.raises(TransactionLogError, match="more than once in the input frame"):
+        transactions.transactions_from_frame(frame)
+
+
 def test_missing_file_and_unknown_type(tmp_path: Path) -> None:
     with pytest.raises(TransactionLogError, match="not found"):
         transactions.load_transactions(tmp_path / "nope.csv")
