@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from clv.features import transactions
@@ -265,6 +266,25 @@ def test_a_column_read_under_a_repeated_name_is_refused(tmp_path: Path) -> None:
         transactions.transactions_from_frame(frame)
 
 
+def test_a_csv_log_is_parsed_into_a_table_let_go_once_loaded(tmp_path: Path) -> None:
+    """A CSV log's typed lines are kept in a table while it is checked and its daily rows
+    built; then the table is dropped (its memory freed), and the views read the file again.
+    A log refused for a bad value leaves no table behind either."""
+    path = _write_csv(tmp_path, "customer_id,timestamp,amount\n1,2024-01-01,3\n2,2024-01-02,4\n")
+    log = transactions.load_transactions(path)
+
+    def tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+        return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+    assert transactions.PARSED_LINES not in tables(log.con) and "daily" in tables(log.con)
+    assert log.con.execute("SELECT SUM(amount) FROM transactions").fetchall() == [(7.0,)]
+    bad = _write_csv(tmp_path, "customer_id,timestamp,amount\n1,2024-01-01,x\n", name="bad.csv")
+    con = transactions.connect()
+    with pytest.raises(TransactionLogError, match="not numbers"):
+        transactions.load_transactions(bad, con=con)
+    assert transactions.PARSED_LINES not in tables(con)
+
+
 def test_missing_file_and_unknown_type(tmp_path: Path) -> None:
     with pytest.raises(TransactionLogError, match="not found"):
         transactions.load_transactions(tmp_path / "nope.csv")
@@ -403,23 +423,33 @@ def _order_lines() -> pd.DataFrame:
     )
 
 
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
 @pytest.mark.parametrize("order_type", ["int64", "str"])
 @pytest.mark.parametrize("padded", [False, True])
 def test_duplicate_order_lines_are_removed_once(
-    tmp_path: Path, order_type: str, padded: bool
+    tmp_path: Path, order_type: str, padded: bool, kind: str
 ) -> None:
     """The same lines and counts whether identical lines are removed by the DISTINCT or shown
     absent by their hashes: integer or text order ids; copies identical as read, or only once
-    trimmed (their hashes as read differ: the shortcut must not be taken)."""
+    trimmed (their hashes as read differ: the shortcut must not be taken); from Parquet, and
+    from CSV, whose lines are parsed once and hashed as they are kept (`PARSED_HASH`)."""
     frame = _order_lines().astype({"order_id": order_type})
     if not padded:
         frame["customer_id"] = frame["customer_id"].str.strip()
-    frame.to_parquet(tmp_path / "tx.parquet")
-    log = transactions.load_transactions(tmp_path / "tx.parquet")
+
+    def write(data: pd.DataFrame, name: str) -> Path:
+        path = tmp_path / f"{name}.{kind}"
+        data.to_parquet(path) if kind == "parquet" else data.to_csv(path, index=False)
+        return path
+
+    log = transactions.load_transactions(write(frame, "tx"))
     assert log.report.dropped["duplicate order lines"] == 2
     unique = frame.assign(customer_id=frame["customer_id"].str.strip()).drop_duplicates()
-    unique.to_parquet(tmp_path / "unique.parquet")
-    expected = transactions.load_transactions(tmp_path / "unique.parquet")
+    expected = transactions.load_transactions(write(unique, "unique"))
+    # the hashes show the unique lines unique, so the DISTINCT is skipped
+    view = "SELECT sql FROM duckdb_views() WHERE view_name = 'kept_lines'"
+    assert "DISTINCT" not in expected.con.execute(view).fetchall()[0][0]
+    assert "DISTINCT" in log.con.execute(view).fetchall()[0][0]
     assert expected.report.dropped["duplicate order lines"] == 0
     query = "SELECT * FROM daily ORDER BY customer_id, day"
     pd.testing.assert_frame_equal(log.con.execute(query).df(), expected.con.execute(query).df())
