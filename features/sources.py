@@ -7,6 +7,10 @@ is what was found (and hashed: `clv.training.tracking.file_sha256`), even if fil
 between. The files of a folder or pattern are read by column name, so their columns may come
 in any order, but each must have the same columns (`columns_in_order`): a file whose header
 names a column otherwise would read as a column of NULLs.
+
+A text file whose columns are separated by runs of spaces, as `CDNOW_master.txt` (no comma,
+semicolon, tab or bar in its header line), is read by splitting each line on them
+(`spaced_columns`): DuckDB's CSV reader takes one character as the separator.
 """
 
 from __future__ import annotations
@@ -181,10 +185,66 @@ def read_sql(source: LogSource, encoding: str = "utf-8", by_name: bool = True) -
     `encoding` being the CSV's. The files of a folder or pattern are listed, and read by
     column name unless not `by_name` (for files whose columns come in one order: see
     `columns_in_order`)."""
+    spaced = spaced_columns(source, encoding)
     if source.matched:
         files = "[" + ", ".join(string_literal(f) for f in source.matched) + "]"
+        if spaced:
+            return _spaced_reader(files, encoding, spaced)
         return _reader(source.kind, files, encoding, by_name and len(source.matched) > 1)
+    if spaced:
+        return _spaced_reader(string_literal(source.path), encoding, spaced)
     return _reader(source.kind, string_literal(source.path), encoding, False)
+
+
+# The characters DuckDB's CSV sniffer splits columns on: a header line with none of them
+# and spaces between its names is of a file whose columns runs of spaces separate.
+_SNIFFED_SEPARATORS = frozenset(",;|\t")
+
+
+def _spaced_names(header: str | None) -> list[str] | None:
+    if header is None or _SNIFFED_SEPARATORS & set(header):
+        return None
+    names = header.lstrip("\ufeff").split()
+    return names if len(names) > 1 else None
+
+
+def spaced_columns(source: LogSource, encoding: str) -> list[str] | None:
+    """The column names of a text log whose columns runs of spaces separate (its first
+    file's header line split on them), or None for one DuckDB's CSV reader reads (and for
+    Parquet). Refuses such a header that names a column twice."""
+    if source.kind != "csv":
+        return None
+    first = source.matched[0] if source.matched else source.path
+    names = _spaced_names(_header_line(first, encoding)) or []
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        raise TransactionLogError(
+            f"column '{twice}' appears more than once in the header of {first}: rename the others",
+            field=_FIELD,
+        )
+    return names or None
+
+
+def _spaced_reader(files: str, encoding: str, names: Sequence[str]) -> str:
+    """A subquery reading `files` as lines split on runs of spaces or tabs, after each
+    file's header line; a line with fewer fields leaves the others NULL (the loader counts
+    them), blank lines are skipped."""
+    blank = " ' ' || chr(9)"
+    split = f"string_split_regex(TRIM(line,{blank}), '[ \\t]+')"
+    columns = ", ".join(f"parts[{i}] AS {_quoted(name)}" for i, name in enumerate(names, 1))
+    lines = (
+        f"read_csv({files}, header = false, skip = 1, delim = chr(0), quote = '', "
+        f"escape = '', columns = {{'line': 'VARCHAR'}}, auto_detect = false, "
+        f"encoding = '{encoding}')"
+    )
+    return (
+        f"(SELECT {columns} FROM (SELECT {split} AS parts FROM {lines} "
+        f"WHERE NULLIF(TRIM(line,{blank}), '') IS NOT NULL))"
+    )
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _header_line(file: Path, encoding: str) -> str | None:
@@ -207,6 +267,19 @@ def columns_in_order(con: duckdb.DuckDBPyConnection, source: LogSource, encoding
     otherwise each file's columns are read (a file DuckDB cannot read raises
     `UnreadableFile`), the index columns pandas may write aside."""
     if len(source.matched) < 2:
+        return True
+    spaced = spaced_columns(source, encoding)
+    if spaced:
+        for file in source.matched:
+            names = _spaced_names(_header_line(file, encoding))
+            if names != spaced:
+                found = ", ".join(names) if names else "no names that spaces separate"
+                raise TransactionLogError(
+                    f"the files {_of(source.path)} have different header lines: {file} has "
+                    f"{found}, against {source.matched[0]}: {', '.join(spaced)}; files whose "
+                    "columns spaces separate are read in one column order",
+                    field=_FIELD,
+                )
         return True
     if source.kind == "csv":
         headers = {_header_line(file, encoding) for file in source.matched}

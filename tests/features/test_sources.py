@@ -10,6 +10,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from clv.features import build, sources, transactions
+from clv.features.config import ColumnMapping
+from clv.features.datasets import cdnow_master_path
 from clv.features.errors import TransactionLogError
 from clv.features.synthetic import SyntheticConfig, generate_frames
 
@@ -270,3 +272,57 @@ def test_a_matched_file_in_another_encoding_is_named(tmp_path: Path) -> None:
         transactions.load_transactions(str(tmp_path / "*.csv"))
     assert f"cannot read {tmp_path / 'b.csv'}: it is not utf-8 text" in str(error.value)
     assert error.value.field == "--encoding"
+
+
+def _spaced(frame: pd.DataFrame) -> str:
+    """`frame` as CDNOW_master.txt writes its lines: a leading space, columns padded with
+    runs of spaces, Windows line ends, and a blank last line."""
+    lines = [" " + "  ".join(frame.columns)]
+    lines += [" " + "  ".join(f"{v:>3}" for v in row) for row in frame.astype(str).to_numpy()]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+def test_a_file_whose_columns_spaces_separate_is_read(tmp_path: Path) -> None:
+    """CDNOW_master.txt as lifetimes ships it (columns separated by runs of spaces, which
+    DuckDB's CSV reader does not split on) gives the features of the same lines as CSV; so
+    does a pattern of such files with one header; a line short of a field is counted."""
+    frame = pd.read_csv(cdnow_master_path(), dtype=str).head(3000)
+    frame = frame.rename(columns={"quantity": "number_of_cds", "amount": "dollar_value"})
+    frame["date"] = frame["date"].str.replace("-", "")
+    whole = tmp_path / "cdnow.csv"
+    frame.to_csv(whole, index=False)
+    spaced = _write(tmp_path / "CDNOW_master.txt", _spaced(frame))
+    mapping = ColumnMapping(
+        timestamp="date", amount="dollar_value", quantity="number_of_cds", timestamp_format="%Y%m%d"
+    )
+    source = sources.find_log(spaced)
+    assert sources.spaced_columns(source, "utf-8") == list(frame.columns)
+    assert sources.spaced_columns(sources.find_log(whole), "utf-8") is None
+
+    def features(path: Path | str) -> pd.DataFrame:
+        log = transactions.load_transactions(path, mapping)
+        return build.build_features(log, [date(1997, 3, 31)])
+
+    expected = features(whole)
+    assert len(expected) > 500
+    pd.testing.assert_frame_equal(features(spaced), expected)
+    parts = tmp_path / "parts"
+    for i, half in enumerate((frame.iloc[:1500], frame.iloc[1500:])):
+        _write(parts / f"part{i}.txt", _spaced(half))
+    pd.testing.assert_frame_equal(features(str(parts / "*.txt")), expected)
+
+    short = _write(tmp_path / "short.txt", _spaced(frame.head(3)) + " 00009  19970105  1\r\n")
+    log = transactions.load_transactions(short, mapping)
+    assert log.report.rows_read == 4 and log.report.dropped["missing amount"] == 1
+
+
+def test_files_whose_columns_spaces_separate_are_refused_when_unclear(tmp_path: Path) -> None:
+    """A header naming a column twice, and a pattern's files with different header lines."""
+    twice = _write(tmp_path / "twice.txt", " id  day  amount  amount\r\n 1  19970101  2  3\r\n")
+    with pytest.raises(TransactionLogError, match="'amount' appears more than once"):
+        transactions.load_transactions(twice)
+    _write(tmp_path / "p" / "a.txt", " customer_id  timestamp  amount\n 1  2024-01-01  3\n")
+    other = _write(tmp_path / "p" / "b.txt", " customer_id  amount  timestamp\n 1  3  2024-01-01\n")
+    with pytest.raises(TransactionLogError) as error:
+        transactions.load_transactions(str(tmp_path / "p" / "*.txt"))
+    assert f"different header lines: {other} has customer_id, amount, timestamp" in str(error.value)
