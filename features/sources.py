@@ -227,19 +227,26 @@ def spaced_columns(source: LogSource, encoding: str) -> list[str] | None:
 
 def _spaced_reader(files: str, encoding: str, names: Sequence[str]) -> str:
     """A subquery reading `files` as lines split on runs of spaces or tabs, after each
-    file's header line; a line with fewer fields leaves the others NULL (the loader counts
-    them), blank lines are skipped."""
+    file's header line, blank lines skipped. A line of more or fewer fields than the header
+    names stops the read, naming the line and its file: a value with a space in it (a
+    product 'blue shirt') would shift the values after it into other columns."""
     blank = " ' ' || chr(9)"
     split = f"string_split_regex(TRIM(line,{blank}), '[ \\t]+')"
     columns = ", ".join(f"parts[{i}] AS {_quoted(name)}" for i, name in enumerate(names, 1))
     lines = (
         f"read_csv({files}, header = false, skip = 1, delim = chr(0), quote = '', "
         f"escape = '', columns = {{'line': 'VARCHAR'}}, auto_detect = false, "
-        f"encoding = '{encoding}')"
+        f"encoding = '{encoding}', filename = true)"
+    )
+    misread = (
+        f"error('the line \"' || TRIM(line,{blank}) || '\" of ' || filename || ' has ' || "
+        f"len(parts) || ' fields where its header names {len(names)}: columns separated by "
+        "spaces cannot hold values with spaces in them (write such a log as CSV)')"
     )
     return (
-        f"(SELECT {columns} FROM (SELECT {split} AS parts FROM {lines} "
-        f"WHERE NULLIF(TRIM(line,{blank}), '') IS NOT NULL))"
+        f"(SELECT {columns} FROM (SELECT {split} AS parts, line, filename FROM {lines} "
+        f"WHERE NULLIF(TRIM(line,{blank}), '') IS NOT NULL) "
+        f"WHERE len(parts) = {len(names)} OR {misread})"
     )
 
 

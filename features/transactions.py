@@ -206,7 +206,7 @@ def transactions_from_frame(
 def _unreadable(where: str, exc: duckdb.Error, columns: ColumnMapping) -> TransactionLogError:
     """The error for a log DuckDB cannot read; a CSV in another encoding than the one set
     (`columns.encoding`) is told which option reads it, without DuckDB's own advice."""
-    message = str(exc)
+    message = str(exc).removeprefix("Invalid Input Error: ")
     if "Invalid unicode" in message or "not utf-8 encoded" in message:
         line = re.search(r"CSV Error on Line: (\d+)", message)
         at = f" (line {line[1]})" if line else ""

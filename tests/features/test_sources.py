@@ -285,7 +285,8 @@ def _spaced(frame: pd.DataFrame) -> str:
 def test_a_file_whose_columns_spaces_separate_is_read(tmp_path: Path) -> None:
     """CDNOW_master.txt as lifetimes ships it (columns separated by runs of spaces, which
     DuckDB's CSV reader does not split on) gives the features of the same lines as CSV; so
-    does a pattern of such files with one header; a line short of a field is counted."""
+    does a pattern of such files with one header. A line short of a field is refused, naming
+    it: its values could be in other columns than the header says."""
     frame = pd.read_csv(cdnow_master_path(), dtype=str).head(3000)
     frame = frame.rename(columns={"quantity": "number_of_cds", "amount": "dollar_value"})
     frame["date"] = frame["date"].str.replace("-", "")
@@ -312,8 +313,11 @@ def test_a_file_whose_columns_spaces_separate_is_read(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(features(str(parts / "*.txt")), expected)
 
     short = _write(tmp_path / "short.txt", _spaced(frame.head(3)) + " 00009  19970105  1\r\n")
-    log = transactions.load_transactions(short, mapping)
-    assert log.report.rows_read == 4 and log.report.dropped["missing amount"] == 1
+    with pytest.raises(TransactionLogError) as error:
+        transactions.load_transactions(short, mapping)
+    assert f'the line "00009  19970105  1" of {short} has 3 fields where its header names 4' in (
+        str(error.value)
+    )
 
 
 def test_files_whose_columns_spaces_separate_are_refused_when_unclear(tmp_path: Path) -> None:
