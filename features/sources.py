@@ -26,7 +26,7 @@ from typing import Literal
 import duckdb
 
 from .errors import TransactionLogError
-from .sql import string_literal
+from .sql import quoted_name, string_literal
 
 # Characters that make a path a glob pattern (Python's `glob`, which `**` recurses with).
 GLOB_CHARACTERS = frozenset("*?[")
@@ -235,7 +235,7 @@ def _spaced_reader(files: str, encoding: str, names: Sequence[str]) -> str:
     # 10M lines where a regular expression ('[ \t]+') took 5.3 s
     spaced = f"replace(TRIM(line,{blank}), chr(9), ' ')"
     split = f"list_filter(string_split({spaced}, ' '), lambda field: field <> '')"
-    columns = ", ".join(f"parts[{i}] AS {_quoted(name)}" for i, name in enumerate(names, 1))
+    columns = ", ".join(f"parts[{i}] AS {quoted_name(name)}" for i, name in enumerate(names, 1))
     lines = (
         f"read_csv({files}, header = false, skip = 1, delim = chr(0), quote = '', "
         f"escape = '', columns = {{'line': 'VARCHAR'}}, auto_detect = false, "
@@ -251,10 +251,6 @@ def _spaced_reader(files: str, encoding: str, names: Sequence[str]) -> str:
         f"WHERE NULLIF(TRIM(line,{blank}), '') IS NOT NULL) "
         f"WHERE len(parts) = {len(names)} OR {misread})"
     )
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _header_line(file: Path, encoding: str) -> str | None:

@@ -113,6 +113,12 @@ class BoughtBits:
 NO_BOUGHT_BITS = BoughtBits({})
 
 
+def quoted_name(name: str) -> str:
+    """`name` as a SQL identifier in double quotes, quotes doubled (a column name from a
+    log's header may hold spaces or quotes)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def string_literal(value: object) -> str:
     """`value` as text in a SQL string literal, quotes doubled (DuckDB's dialect; sqlglot
     rewrites it for another engine)."""

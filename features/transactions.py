@@ -46,6 +46,7 @@ from .sql import (
     daily_sql,
     distinct_values_sql,
     first_use_sql,
+    quoted_name,
     string_literal,
 )
 
@@ -220,10 +221,6 @@ def _unreadable(where: str, exc: duckdb.Error, columns: ColumnMapping) -> Transa
     return TransactionLogError(f"cannot read {where}: {message}", field="--transactions")
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _amount_source(
     columns: ColumnMapping, options: Mapping[str, str] = CLI_OPTIONS
 ) -> tuple[str, str, str]:
@@ -363,13 +360,13 @@ def _typed_select(
         return types.get(resolved[column], "VARCHAR")
 
     def missing(column: str) -> str:
-        src = _quote(resolved[column])
+        src = quoted_name(resolved[column])
         if _never_blank(kind(column)):
             return f"{src} IS NULL"
         return _blank(src if kind(column) == "VARCHAR" else f"CAST({src} AS VARCHAR)")
 
     def text(column: str) -> str:
-        src = _quote(resolved[column])
+        src = quoted_name(resolved[column])
         if _never_blank(kind(column)):
             return f"CAST({src} AS VARCHAR)"
         if kind(column) == "VARCHAR":
@@ -384,8 +381,8 @@ def _typed_select(
 
     cid = schema.CUSTOMER_ID
     timestamp_format, separator = columns.timestamp_format, columns.decimal_separator
-    ts = _quote(resolved[schema.TIMESTAMP])
-    amt = _quote(resolved[schema.AMOUNT])
+    ts = quoted_name(resolved[schema.TIMESTAMP])
+    amt = quoted_name(resolved[schema.AMOUNT])
     # Timestamps with a zone or an offset become local times of the feature zone before days
     # are cut (as the service's request models do), whatever the machine's zone: the
     # connection's TimeZone is that zone (`session_timezone_sql`), so casting an instant to
@@ -404,7 +401,7 @@ def _typed_select(
     amount_missing = missing(schema.AMOUNT)
     quantity_parts = []
     if schema.QUANTITY in resolved:
-        q = _quote(resolved[schema.QUANTITY])
+        q = quoted_name(resolved[schema.QUANTITY])
         if _is_numeric(kind(schema.QUANTITY)):
             quantity = f"CAST({q} AS DOUBLE)"
             quantity_parts = [f"{quantity} AS quantity", "false AS _quantity_bad"]
@@ -435,11 +432,11 @@ def _typed_select(
         # Orders only need telling apart: an integer id as it is (its text is the same
         # partition of the lines) is cheaper to group by than its text.
         native = kind(schema.ORDER_ID) in _INTEGER_TYPES
-        order_key = _quote(resolved[schema.ORDER_ID]) if native else text(schema.ORDER_ID)
+        order_key = quoted_name(resolved[schema.ORDER_ID]) if native else text(schema.ORDER_ID)
         parts.append(f"{order_key} AS {_ORDER_KEY}")
     if not trimmed:
         for column in _trimmable(resolved, types):
-            src = _quote(resolved[column])
+            src = quoted_name(resolved[column])
             parts.append(f"({src} = '' OR {_padded(src)}) IS TRUE AS _untrimmed_{column}")
     return ",\n    ".join(parts)
 
@@ -582,7 +579,7 @@ def _duplicate_check_sql(
     if schema.ORDER_ID not in resolved:
         return "", "0, 0"
     keep = _keep_condition(config)
-    extra = "".join(f", {_quote(resolved[c])} AS _raw_{c}" for c in trimmable)
+    extra = "".join(f", {quoted_name(resolved[c])} AS _raw_{c}" for c in trimmable)
     hashes = hashed or f"{line_hash}({', '.join(_hashed_columns(resolved, trimmable))})"
     return (
         extra,
@@ -730,7 +727,7 @@ def _raise_first_bad(
     example might be read (`_number_hint`)."""
     rows = con.execute(
         f"""SELECT _row, CAST(_value AS VARCHAR) FROM (
-                SELECT row_number() OVER () AS _row, {_quote(source_col)} AS _value, *
+                SELECT row_number() OVER () AS _row, {quoted_name(source_col)} AS _value, *
                 FROM raw_transactions) WHERE {condition} LIMIT 1"""
     ).fetchall()
     row = rows[0] if rows else None
