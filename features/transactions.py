@@ -614,14 +614,32 @@ def _parsed_lines_sql(
 ) -> str:
     """`_typed_lines_sql`'s lines as a text log keeps them in `PARSED_LINES`: with each line's
     hash (of `_hashed_columns`) in `PARSED_HASH` rather than the raw text it is made from
-    (the 10M-line CSV of seven columns: peak 2.25 GiB against 2.6 GiB)."""
+    (the 10M-line CSV of seven columns: peak 2.25 GiB against 2.6 GiB), and a text order id
+    once (`_parsed_view_sql` gives it back as the order key)."""
     lines = _typed_lines_sql(resolved, columns, types, config)
     if schema.ORDER_ID not in resolved:
         return lines
     trimmable = _trimmable(resolved, types)
-    exclude = f" EXCLUDE ({', '.join(f'_raw_{c}' for c in trimmable)})" if trimmable else ""
+    dropped = [f"_raw_{c}" for c in trimmable]
+    dropped += [_ORDER_KEY] if _order_key_is_order_id(resolved, types) else []
     hashes = f"hash({', '.join(_hashed_columns(resolved, trimmable))})"
+    exclude = f" EXCLUDE ({', '.join(dropped)})" if dropped else ""
     return f"SELECT *{exclude}, {hashes} AS {PARSED_HASH}\nFROM ({lines}) AS typed"
+
+
+def _parsed_view_sql(resolved: dict[str, str], types: dict[str, str]) -> str:
+    """The SELECT of `typed_transactions` over `PARSED_LINES`."""
+    if _order_key_is_order_id(resolved, types):
+        return f"SELECT *, {schema.ORDER_ID} AS {_ORDER_KEY} FROM {PARSED_LINES}"
+    return f"SELECT * FROM {PARSED_LINES}"
+
+
+def _order_key_is_order_id(resolved: dict[str, str], types: dict[str, str]) -> bool:
+    """Whether `_typed_select`'s order key is the same text as its order id (an order id
+    that is not an integer: both are its text, trimmed)."""
+    if schema.ORDER_ID not in resolved:
+        return False
+    return types.get(resolved[schema.ORDER_ID], "VARCHAR") not in _INTEGER_TYPES
 
 
 def validation_counts_sql(
@@ -1028,7 +1046,9 @@ def _validate(
         con.execute(f"CREATE OR REPLACE TEMP TABLE {PARSED_LINES} AS {lines}")
     except duckdb.Error as exc:
         raise _unreadable(where, exc, columns) from exc
-    con.execute(f"CREATE OR REPLACE TEMP VIEW typed_transactions AS SELECT * FROM {PARSED_LINES}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW typed_transactions AS {_parsed_view_sql(resolved, types)}"
+    )
     try:
         return _check_and_register(con, columns, config, where, resolved, types, None)
     finally:
