@@ -11,8 +11,9 @@ import typer
 
 # What --transactions accepts, for each command's help.
 TRANSACTIONS_HELP = (
-    "Transaction log: a CSV (optionally .gz) or Parquet file, a folder of Parquet files, or a "
-    "quoted glob pattern of files of one kind ('exports/2024-*.csv', 'data/**/*.parquet')"
+    "Transaction log: a CSV (optionally .gz; columns separated by commas, semicolons, tabs, "
+    "bars or runs of spaces) or Parquet file, a folder of Parquet files, or a quoted glob "
+    "pattern of files of one kind ('exports/2024-*.csv', 'data/**/*.parquet')"
 )
 
 CustomerCol = Annotated[
