@@ -1096,7 +1096,7 @@ def _check_and_register(
         _raise_first_bad(
             con,
             src_ts,
-            f"NULLIF(TRIM(CAST(_value AS VARCHAR)), '') IS NOT NULL AND {cast} IS NULL",
+            f"NOT {_blank('CAST(_value AS VARCHAR)')} AND {cast} IS NULL",
             schema.TIMESTAMP,
             ts_bad,
             f"cannot be parsed {expected}",
@@ -1104,7 +1104,7 @@ def _check_and_register(
     separator, currency = columns.decimal_separator, columns.currency_symbol
     number = _number_from_text("_value", separator)
     money = _number_from_text("_value", separator, currency)
-    present = "NULLIF(TRIM(CAST(_value AS VARCHAR)), '') IS NOT NULL"
+    present = f"NOT {_blank('CAST(_value AS VARCHAR)')}"
     not_a_number = f"{present} AND {number} IS NULL"
 
     def amount_hint(value: str) -> str:
